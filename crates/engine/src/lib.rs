@@ -1,1 +1,54 @@
-//! placeholder
+//! gokart's use cases. Each takes its input already parsed, applies the domain rules inside one
+//! storage transaction, and returns what happened; HTTP, the CLI and the worker call these.
+
+pub mod clock;
+pub mod error;
+pub mod secrets;
+pub mod tenants;
+pub mod urls;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use gokart_storage::{Store, TenantRecord};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{EngineError, EngineResult};
+pub use urls::PublicUrls;
+
+/// The use cases over one store, one clock and one public address.
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub urls: PublicUrls,
+    /// Tenants by slug: read on every request, written only by `tenant create`.
+    tenants: RwLock<HashMap<String, TenantRecord>>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, urls: PublicUrls) -> Self {
+        Engine { store, clock, urls, tenants: RwLock::default() }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// The tenant a host names, `None` for an unknown slug.
+    pub async fn tenant(&self, slug: &str) -> EngineResult<Option<TenantRecord>> {
+        if let Some(tenant) = self.tenants.read().unwrap_or_else(|e| e.into_inner()).get(slug) {
+            return Ok(Some(tenant.clone()));
+        }
+        let mut tx = self.store.read().await?;
+        let tenant = tx.tenant_by_slug(slug).await?;
+        if let Some(tenant) = &tenant {
+            self.tenants
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(slug.to_owned(), tenant.clone());
+        }
+        Ok(tenant)
+    }
+}

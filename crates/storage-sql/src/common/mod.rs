@@ -1,0 +1,44 @@
+// Shared by both backends: `include!`d into `sqlite.rs` and `postgres.rs`, which define `Db`
+// (the sqlx database) and `FOR_UPDATE` (the row-lock clause). Everything here is compiled once
+// per backend, so each query is checked against both.
+
+use gokart_storage::*;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{parse_json, parse_uuid};
+
+pub struct SqlTx {
+    tx: sqlx::Transaction<'static, Db>,
+}
+
+type DbRow = <Db as sqlx::Database>::Row;
+
+fn micros(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    gokart_domain::time::to_micros(at)
+}
+
+fn at(micros: i64) -> chrono::DateTime<chrono::Utc> {
+    gokart_domain::time::from_micros(micros)
+}
+
+fn col<T>(row: &DbRow, name: &str) -> Result<T>
+where
+    T: for<'r> sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+{
+    row.try_get(name).map_err(map_error)
+}
+
+fn page_of<T>(items: Vec<T>, request: PageRequest, total: i64) -> Page<T> {
+    Page { items, request, total: u64::try_from(total).unwrap_or(0) }
+}
+
+#[async_trait]
+impl Tx for SqlTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await.map_err(map_error)
+    }
+}
+
+include!("tenants.rs");
+include!("catalog.rs");

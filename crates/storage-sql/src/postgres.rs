@@ -1,0 +1,77 @@
+//! PostgreSQL: a connection pool; rows that decide money are locked with `FOR UPDATE`, and jobs
+//! are claimed with `FOR UPDATE SKIP LOCKED`, so several gokart processes can share a database.
+
+use std::{str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use gokart_storage::{Backend, Result, Store, Tx};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::map_error;
+
+type Db = sqlx::Postgres;
+
+pub struct PostgresStore {
+    pool: sqlx::PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(map_error)?;
+        Self::connect_with(options, 16).await
+    }
+
+    /// For tests: a pool whose connections use `schema` (created if missing).
+    pub async fn connect_to_schema(url: &str, schema: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(map_error)?;
+        let setup = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(map_error)?;
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .execute(&setup)
+            .await
+            .map_err(map_error)?;
+        setup.close().await;
+        Self::connect_with(options.options([("search_path", schema)]), 8).await
+    }
+
+    async fn connect_with(options: PgConnectOptions, max: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(map_error)?;
+        Ok(PostgresStore { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        crate::MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))
+    }
+
+    async fn read(&self) -> Result<Box<dyn Tx>> {
+        let tx = self.pool.begin().await.map_err(map_error)?;
+        Ok(Box::new(SqlTx { tx }))
+    }
+
+    async fn write(&self) -> Result<Box<dyn Tx>> {
+        let tx = self.pool.begin().await.map_err(map_error)?;
+        Ok(Box::new(SqlTx { tx }))
+    }
+}
+
+const FOR_UPDATE: &str = " FOR UPDATE";
+
+include!("common/mod.rs");
