@@ -2,8 +2,10 @@
 //! and randomness come in as arguments.
 
 pub mod error;
+pub mod macros;
 pub mod money;
 pub mod offer;
+pub mod params;
 pub mod tenant;
 pub mod time;
 
