@@ -3,8 +3,10 @@
 
 pub mod availability;
 pub mod error;
+pub mod macros;
 pub mod money;
 pub mod offer;
+pub mod params;
 pub mod targeting;
 pub mod tenant;
 pub mod time;
