@@ -4,6 +4,7 @@
 pub mod error;
 pub mod money;
 pub mod offer;
+pub mod retry;
 pub mod tenant;
 pub mod time;
 
