@@ -8,6 +8,7 @@ pub mod money;
 pub mod offer;
 pub mod params;
 pub mod targeting;
+pub mod retry;
 pub mod tenant;
 pub mod time;
 pub mod validate;
