@@ -86,10 +86,7 @@ impl OutboundClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(USER_AGENT)
             .build()?;
-        Ok(Self {
-            http,
-            allow_private,
-        })
+        Ok(Self { http, allow_private })
     }
 
     /// Sends `request` once. Never fails: every outcome, refusals included, is an [`Attempt`].
@@ -148,10 +145,7 @@ async fn answered(mut response: Response) -> Attempt {
     let status = response.status().as_u16();
     let (snippet, error) = match read_snippet(&mut response).await {
         Ok(snippet) => (snippet, None),
-        Err(e) => (
-            None,
-            Some(format!("reading the response body: {}", chain(&e))),
-        ),
+        Err(e) => (None, Some(format!("reading the response body: {}", chain(&e)))),
     };
     Attempt {
         result: AttemptResult::Status(status),
@@ -196,12 +190,7 @@ fn failed(error: reqwest::Error) -> Attempt {
         // Refused connections, TLS failures, resets and truncated answers: all worth a retry.
         (AttemptResult::ConnectError, chain(&error))
     };
-    Attempt {
-        result,
-        latency_ms: 0,
-        error: Some(message),
-        response_snippet: None,
-    }
+    Attempt { result, latency_ms: 0, error: Some(message), response_snippet: None }
 }
 
 fn is_ssrf_refusal(error: &(dyn StdError + 'static)) -> bool {
@@ -213,10 +202,7 @@ fn is_ssrf_refusal(error: &(dyn StdError + 'static)) -> bool {
 
 /// `error` and its sources joined with ": ", since reqwest's own message alone says little.
 fn chain(error: &(dyn StdError + 'static)) -> String {
-    sources(error)
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
+    sources(error).map(ToString::to_string).collect::<Vec<_>>().join(": ")
 }
 
 fn sources<'a>(
@@ -281,10 +267,8 @@ mod tests {
     }
 
     async fn echo_user_agent(headers: axum::http::HeaderMap, body: String) -> String {
-        let agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let agent =
+            headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
         format!("{agent} {body}")
     }
 
@@ -299,12 +283,7 @@ mod tests {
     }
 
     fn get_request(url: String) -> OutboundRequest {
-        OutboundRequest {
-            method: Method::Get,
-            url,
-            headers: Vec::new(),
-            body: None,
-        }
+        OutboundRequest { method: Method::Get, url, headers: Vec::new(), body: None }
     }
 
     /// Resolves every name to one address, without the network.
@@ -334,10 +313,9 @@ mod tests {
     async fn loopback_literal_is_refused_without_connecting() {
         let receiver = Receiver::spawn().await;
         let client = OutboundClient::new(false).expect("client");
-        for url in [
-            receiver.url("/ok"),
-            format!("http://[::ffff:127.0.0.1]:{}/ok", receiver.addr.port()),
-        ] {
+        for url in
+            [receiver.url("/ok"), format!("http://[::ffff:127.0.0.1]:{}/ok", receiver.addr.port())]
+        {
             assert_ssrf_refused(&client.send(get_request(url)).await);
         }
         assert_eq!(receiver.hits(), 0);
@@ -357,19 +335,15 @@ mod tests {
             .await;
         assert_eq!(attempt.result, AttemptResult::Status(200), "{attempt:?}");
         assert_eq!(attempt.error, None);
-        assert_eq!(
-            attempt.response_snippet.as_deref(),
-            Some("gokart-postback/0.1 {}")
-        );
+        assert_eq!(attempt.response_snippet.as_deref(), Some("gokart-postback/0.1 {}"));
         assert_eq!(receiver.hits(), 1);
     }
 
     #[tokio::test]
     async fn a_public_looking_name_resolving_to_a_private_address_is_refused() {
         let client = stub_client("10.0.0.1", false);
-        let attempt = client
-            .send(get_request("https://partner.example/postback?id=1".into()))
-            .await;
+        let attempt =
+            client.send(get_request("https://partner.example/postback?id=1".into())).await;
         assert_ssrf_refused(&attempt);
     }
 
@@ -378,9 +352,7 @@ mod tests {
         let receiver = Receiver::spawn().await;
         let url = format!("http://receiver.example:{}/ok", receiver.addr.port());
 
-        let attempt = stub_client("127.0.0.1", false)
-            .send(get_request(url.clone()))
-            .await;
+        let attempt = stub_client("127.0.0.1", false).send(get_request(url.clone())).await;
         assert_ssrf_refused(&attempt);
         assert_eq!(receiver.hits(), 0);
 
@@ -395,11 +367,7 @@ mod tests {
         let client = OutboundClient::new(true).expect("client");
         let attempt = client.send(get_request(receiver.url("/redirect"))).await;
         assert_eq!(attempt.result, AttemptResult::Status(302), "{attempt:?}");
-        assert_eq!(
-            receiver.hits(),
-            1,
-            "the redirect target must not be requested"
-        );
+        assert_eq!(receiver.hits(), 1, "the redirect target must not be requested");
     }
 
     #[tokio::test]
@@ -410,21 +378,13 @@ mod tests {
         assert_eq!(attempt.result, AttemptResult::Status(200), "{attempt:?}");
         assert_eq!(attempt.error, None);
         assert_eq!(attempt.response_snippet, Some("x".repeat(SNIPPET_LIMIT)));
-        assert!(
-            attempt.latency_ms < 5_000,
-            "the body was read to the timeout"
-        );
+        assert!(attempt.latency_ms < 5_000, "the body was read to the timeout");
     }
 
     #[tokio::test]
     async fn non_http_and_invalid_urls_are_refused() {
         let client = OutboundClient::new(false).expect("client");
-        for url in [
-            "ftp://partner.example/file",
-            "file:///etc/passwd",
-            "not a url",
-            "http://",
-        ] {
+        for url in ["ftp://partner.example/file", "file:///etc/passwd", "not a url", "http://"] {
             let attempt = client.send(get_request(url.into())).await;
             assert_eq!(attempt.result, AttemptResult::Refused, "{url}: {attempt:?}");
         }
@@ -434,9 +394,7 @@ mod tests {
     async fn invalid_headers_are_refused() {
         let client = OutboundClient::new(false).expect("client");
         let mut request = get_request("https://partner.example/".into());
-        request
-            .headers
-            .push(("X-Secret".into(), "line\nbreak".into()));
+        request.headers.push(("X-Secret".into(), "line\nbreak".into()));
         let attempt = client.send(request).await;
         assert_eq!(attempt.result, AttemptResult::Refused, "{attempt:?}");
     }

@@ -32,9 +32,7 @@ pub fn sign(
     timestamp: i64,
     body: &[u8],
 ) -> Result<String, InvalidSecret> {
-    let tag = mac(secret, msg_id, timestamp, body)?
-        .finalize()
-        .into_bytes();
+    let tag = mac(secret, msg_id, timestamp, body)?.finalize().into_bytes();
     Ok(format!("{VERSION},{}", STANDARD.encode(tag)))
 }
 
@@ -79,10 +77,7 @@ mod tests {
 
     #[test]
     fn matches_the_standard_webhooks_test_vector() {
-        assert_eq!(
-            sign(SECRET, MSG_ID, TIMESTAMP, BODY).as_deref(),
-            Ok(SIGNATURE)
-        );
+        assert_eq!(sign(SECRET, MSG_ID, TIMESTAMP, BODY).as_deref(), Ok(SIGNATURE));
     }
 
     #[test]
@@ -110,9 +105,8 @@ mod tests {
     fn new_secrets_are_random_and_usable() {
         let (a, b) = (new_secret(), new_secret());
         assert_ne!(a, b);
-        let key = STANDARD
-            .decode(a.strip_prefix(SECRET_PREFIX).expect("prefixed"))
-            .expect("base64");
+        let key =
+            STANDARD.decode(a.strip_prefix(SECRET_PREFIX).expect("prefixed")).expect("base64");
         assert!(key.len() >= 24);
         let signature = sign(&a, MSG_ID, TIMESTAMP, BODY).expect("own secrets are valid");
         assert!(verify(&a, MSG_ID, TIMESTAMP, BODY, &signature));
@@ -124,9 +118,6 @@ mod tests {
             sign("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", MSG_ID, TIMESTAMP, BODY),
             Err(InvalidSecret)
         );
-        assert_eq!(
-            sign("whsec_not base64!", MSG_ID, TIMESTAMP, BODY),
-            Err(InvalidSecret)
-        );
+        assert_eq!(sign("whsec_not base64!", MSG_ID, TIMESTAMP, BODY), Err(InvalidSecret));
     }
 }

@@ -74,12 +74,9 @@ fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         // `::` and `::1` are themselves, not IPv4-compatible addresses.
         [0, 0, 0, 0, 0, 0, _, _] if !ip.is_unspecified() && !ip.is_loopback() => Some(low),
         [0x0064, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),
-        [0x2002, high, low16, ..] => Some(Ipv4Addr::new(
-            (high >> 8) as u8,
-            high as u8,
-            (low16 >> 8) as u8,
-            low16 as u8,
-        )),
+        [0x2002, high, low16, ..] => {
+            Some(Ipv4Addr::new((high >> 8) as u8, high as u8, (low16 >> 8) as u8, low16 as u8))
+        }
         _ => None,
     }
 }
@@ -127,26 +124,17 @@ pub struct GuardedResolver {
 
 impl GuardedResolver {
     pub fn new(lookup: Arc<dyn Lookup>, allow_private: bool) -> Self {
-        Self {
-            lookup,
-            allow_private,
-        }
+        Self { lookup, allow_private }
     }
 
     /// The permitted addresses for `host`, in the order the lookup gave them.
     pub async fn permitted(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
-        let found = self
-            .lookup
-            .lookup(host)
-            .await
-            .map_err(ResolveError::Lookup)?;
+        let found = self.lookup.lookup(host).await.map_err(ResolveError::Lookup)?;
         if found.is_empty() {
             return Err(ResolveError::NoAddress);
         }
-        let permitted: Vec<IpAddr> = found
-            .into_iter()
-            .filter(|ip| self.allow_private || !is_forbidden(*ip))
-            .collect();
+        let permitted: Vec<IpAddr> =
+            found.into_iter().filter(|ip| self.allow_private || !is_forbidden(*ip)).collect();
         if permitted.is_empty() {
             return Err(ResolveError::Forbidden(ForbiddenDestination));
         }
@@ -262,12 +250,8 @@ mod tests {
         "4000::1",
     ];
 
-    const PUBLIC_V6: &[&str] = &[
-        "2606:4700:4700::1111",
-        "2001:4860:4860::8888",
-        "2a00:1450:4001::1",
-        "3ffe::1",
-    ];
+    const PUBLIC_V6: &[&str] =
+        &["2606:4700:4700::1111", "2001:4860:4860::8888", "2a00:1450:4001::1", "3ffe::1"];
 
     #[test]
     fn forbidden_ipv4_ranges() {
@@ -333,11 +317,7 @@ mod tests {
             "http://169.254.169.254/",
         ] {
             let url = Url::parse(url).expect("valid URL");
-            assert_eq!(
-                check_url_host(&url, false),
-                Err(ForbiddenDestination),
-                "{url}"
-            );
+            assert_eq!(check_url_host(&url, false), Err(ForbiddenDestination), "{url}");
             assert_eq!(check_url_host(&url, true), Ok(()), "{url}");
         }
         for url in ["http://8.8.8.8/", "https://partner.example/pb?x=1"] {
@@ -357,10 +337,7 @@ mod tests {
     }
 
     fn resolver(answer: &[&str], allow_private: bool) -> GuardedResolver {
-        let ips = answer
-            .iter()
-            .map(|ip| ip.parse().expect("valid IP"))
-            .collect();
+        let ips = answer.iter().map(|ip| ip.parse().expect("valid IP")).collect();
         GuardedResolver::new(Arc::new(Stub(ips)), allow_private)
     }
 
@@ -377,10 +354,7 @@ mod tests {
         let err = resolve(&resolver(&["10.0.0.1", "::ffff:127.0.0.1"], false))
             .await
             .expect_err("must be refused");
-        assert_eq!(
-            err,
-            "destination address is private/loopback (SSRF protection)"
-        );
+        assert_eq!(err, "destination address is private/loopback (SSRF protection)");
     }
 
     #[tokio::test]
@@ -393,17 +367,13 @@ mod tests {
 
     #[tokio::test]
     async fn allow_private_keeps_everything() {
-        let addrs = resolve(&resolver(&["10.0.0.1", "127.0.0.1"], true))
-            .await
-            .expect("allowed");
+        let addrs = resolve(&resolver(&["10.0.0.1", "127.0.0.1"], true)).await.expect("allowed");
         assert_eq!(addrs.len(), 2);
     }
 
     #[tokio::test]
     async fn an_empty_answer_is_an_error() {
-        let err = resolve(&resolver(&[], false))
-            .await
-            .expect_err("no address");
+        let err = resolve(&resolver(&[], false)).await.expect_err("no address");
         assert_eq!(err, "DNS lookup returned no address");
     }
 }

@@ -82,10 +82,7 @@ mod tests {
         let paused = offer(OfferStatus::Pending, None, None);
         assert_eq!(check_availability(&paused, today), Err(Unavailable::Paused));
         let expired = offer(OfferStatus::Expired, None, None);
-        assert_eq!(
-            check_availability(&expired, today),
-            Err(Unavailable::Expired)
-        );
+        assert_eq!(check_availability(&expired, today), Err(Unavailable::Expired));
     }
 
     #[test]
@@ -94,14 +91,8 @@ mod tests {
         for today in ["2026-11-01", "2026-11-15", "2026-11-30"] {
             assert_eq!(check_availability(&offer, date(today)), Ok(()), "{today}");
         }
-        assert_eq!(
-            check_availability(&offer, date("2026-10-31")),
-            Err(Unavailable::NotLaunched)
-        );
-        assert_eq!(
-            check_availability(&offer, date("2026-12-01")),
-            Err(Unavailable::Expired)
-        );
+        assert_eq!(check_availability(&offer, date("2026-10-31")), Err(Unavailable::NotLaunched));
+        assert_eq!(check_availability(&offer, date("2026-12-01")), Err(Unavailable::Expired));
     }
 
     #[test]

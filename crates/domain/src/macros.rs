@@ -8,11 +8,8 @@ use std::ops::Range;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded.
-const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const NOT_UNRESERVED: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Macros filled in an offer's tracking link when a partner's user clicks (PRODUCT.md §6).
 pub const LINK_MACROS: &[&str] = &[
@@ -127,11 +124,7 @@ pub fn expand_known(
     known: &[&str],
     lookup: impl Fn(&str) -> Option<String>,
 ) -> String {
-    expand(template, |name| {
-        known
-            .contains(&name)
-            .then(|| lookup(name).unwrap_or_default())
-    })
+    expand(template, |name| known.contains(&name).then(|| lookup(name).unwrap_or_default()))
 }
 
 /// Percent-encodes everything except the unreserved characters `A-Za-z0-9-._~`.
@@ -178,9 +171,7 @@ fn macro_spans(template: &str) -> impl Iterator<Item = (Range<usize>, &str)> {
 
 fn is_macro_name(name: &str) -> bool {
     !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 #[cfg(test)]
@@ -200,10 +191,7 @@ mod tests {
     #[test]
     fn lists_macros() {
         let template = "https://x/?a={gk_click_id}&b={pub_sub_1}&c={gk_click_id}&j={\"a\":1}&s={ x }&e={}&{{idfa}}";
-        assert_eq!(
-            template_macros(template),
-            ["gk_click_id", "pub_sub_1", "idfa"]
-        );
+        assert_eq!(template_macros(template), ["gk_click_id", "pub_sub_1", "idfa"]);
         assert_eq!(template_macros("{unclosed"), Vec::<&str>::new());
     }
 
@@ -235,10 +223,7 @@ mod tests {
             "https://t/?click=3f6c9a1e-7b2d-4c8e-9f10-2a5b7c9d1e34\
              &name=Pet%20the%20Dogs%20iOS%20%26%20more%2F%C3%BC&sub=&idfa={idfa}#f"
         );
-        assert_eq!(
-            expand("{a}{b}", |name| (name == "a").then(|| "~x y".into())),
-            "~x%20y{b}"
-        );
+        assert_eq!(expand("{a}{b}", |name| (name == "a").then(|| "~x y".into())), "~x%20y{b}");
         assert_eq!(expand("{{gk_click_id}}", |_| Some("v".into())), "{v}");
     }
 

@@ -47,9 +47,8 @@ impl Money {
         if normalized.scale() > SCALE {
             return Err(MoneyError::TooPrecise);
         }
-        let scaled = normalized
-            .checked_mul(Decimal::from(UNITS_PER_WHOLE))
-            .ok_or(MoneyError::TooLarge)?;
+        let scaled =
+            normalized.checked_mul(Decimal::from(UNITS_PER_WHOLE)).ok_or(MoneyError::TooLarge)?;
         i64::try_from(scaled).map(Money).map_err(|_| MoneyError::TooLarge)
     }
 
@@ -126,6 +125,9 @@ mod tests {
     fn percent_rounds_half_away_from_zero() {
         assert_eq!(Money::whole(10).percent(Money::whole(30)), Money::whole(3));
         assert_eq!(Money::parse("0.0001").unwrap().percent(Money::whole(50)), Money::from_units(1));
-        assert_eq!(Money::parse("9.99").unwrap().percent(Money::parse("33.3333").unwrap()).to_string(), "3.33");
+        assert_eq!(
+            Money::parse("9.99").unwrap().percent(Money::parse("33.3333").unwrap()).to_string(),
+            "3.33"
+        );
     }
 }

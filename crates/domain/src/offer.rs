@@ -211,11 +211,51 @@ macro_rules! tracking_systems {
 }
 
 tracking_systems!(
-    AppsFlyer, Singular, Impact, Adjust, CJAffiliate, TUNE, CAKE, Everflow, PerformCB, MAF,
-    Lootably, Sharesale, AdAction, AdGateMedia, RevenueUniverse, HangMyAds, Torox, AyeTstudios,
-    Besitos, Rakuten, AdGateReward, AdJoe, AdMantum, AdscendMedia, AdworkMedia, Bitlabs, Cpalead,
-    JustTrack, KashKick, Kiwiwall, MyChips, Notik, Personaly, RevenueHut, Tapjoy, Tenjin, TimeWall,
-    Wannads, Branch, Kochava, CustomTracking, AWIN, AppSamurai, GoKart, AdGem,
+    AppsFlyer,
+    Singular,
+    Impact,
+    Adjust,
+    CJAffiliate,
+    TUNE,
+    CAKE,
+    Everflow,
+    PerformCB,
+    MAF,
+    Lootably,
+    Sharesale,
+    AdAction,
+    AdGateMedia,
+    RevenueUniverse,
+    HangMyAds,
+    Torox,
+    AyeTstudios,
+    Besitos,
+    Rakuten,
+    AdGateReward,
+    AdJoe,
+    AdMantum,
+    AdscendMedia,
+    AdworkMedia,
+    Bitlabs,
+    Cpalead,
+    JustTrack,
+    KashKick,
+    Kiwiwall,
+    MyChips,
+    Notik,
+    Personaly,
+    RevenueHut,
+    Tapjoy,
+    Tenjin,
+    TimeWall,
+    Wannads,
+    Branch,
+    Kochava,
+    CustomTracking,
+    AWIN,
+    AppSamurai,
+    GoKart,
+    AdGem,
 );
 
 impl TrackingSystem {
@@ -260,10 +300,7 @@ impl Offer {
         if let Some(object) = value.as_object_mut() {
             object.insert("id".into(), self.id.to_string().into());
             object.insert("status".into(), self.status.as_str().into());
-            object.insert(
-                "partnerId".into(),
-                self.partner_id.map(|id| id.to_string()).into(),
-            );
+            object.insert("partnerId".into(), self.partner_id.map(|id| id.to_string()).into());
             object.insert("sharedAt".into(), self.shared_at.map(crate::time::iso).into());
             object.insert("createdAt".into(), crate::time::iso(self.created_at).into());
             object.insert("updatedAt".into(), crate::time::iso(self.updated_at).into());

@@ -62,16 +62,10 @@ impl fmt::Display for ParamProblem {
             ParamProblem::InvalidAmount(value) => write!(f, "cnv_amount is not an amount: {value}"),
             ParamProblem::UnreadableBody => f.write_str("body is neither a form nor a JSON object"),
             ParamProblem::TooManyParameters => {
-                write!(
-                    f,
-                    "more than {MAX_RAW_KEYS} parameters; the rest were not logged"
-                )
+                write!(f, "more than {MAX_RAW_KEYS} parameters; the rest were not logged")
             }
             ParamProblem::ConflictingValues(key) => {
-                write!(
-                    f,
-                    "{key} sent again with another value; the first one is used"
-                )
+                write!(f, "{key} sent again with another value; the first one is used")
             }
         }
     }
@@ -100,16 +94,9 @@ impl ClickIdParam<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FraudSignal {
     /// Protect360 / validation rules: `is_rejected=true` with `blocked_reason` and its details.
-    AppsFlyer {
-        reason: String,
-        reason_value: Option<String>,
-        sub_reason: Option<String>,
-    },
+    AppsFlyer { reason: String, reason_value: Option<String>, sub_reason: Option<String> },
     /// Fraud Prevention Suite: `activity_kind=rejected_install|rejected_reattribution`.
-    Adjust {
-        activity_kind: String,
-        reason: String,
-    },
+    Adjust { activity_kind: String, reason: String },
 }
 
 impl FraudSignal {
@@ -142,9 +129,7 @@ impl PostbackParams {
 
     /// Every usable parameter, cleaned, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.values
-            .iter()
-            .map(|(key, value)| (key.as_str(), value.as_str()))
+        self.values.iter().map(|(key, value)| (key.as_str(), value.as_str()))
     }
 
     /// Every parameter as received after decoding (first occurrence each, empty ones included),
@@ -200,13 +185,7 @@ impl PostbackParams {
 
     /// `cnv_sub_1` … `cnv_sub_5`; `None` for any other `n`.
     pub fn cnv_sub(&self, n: usize) -> Option<&str> {
-        const KEYS: [&str; 5] = [
-            "cnv_sub_1",
-            "cnv_sub_2",
-            "cnv_sub_3",
-            "cnv_sub_4",
-            "cnv_sub_5",
-        ];
+        const KEYS: [&str; 5] = ["cnv_sub_1", "cnv_sub_2", "cnv_sub_3", "cnv_sub_4", "cnv_sub_5"];
         KEYS.get(n.checked_sub(1)?).and_then(|key| self.get(key))
     }
 
@@ -215,8 +194,7 @@ impl PostbackParams {
     }
 
     pub fn fraud_signal(&self) -> Option<FraudSignal> {
-        self.appsflyer_rejection()
-            .or_else(|| self.adjust_rejection())
+        self.appsflyer_rejection().or_else(|| self.adjust_rejection())
     }
 
     /// The MMP's reason when it flagged the install or event as fraud.
@@ -235,11 +213,8 @@ impl PostbackParams {
             .first_of(&["blocked_reason", "blocked-reason", "reject_reason"])
             .or(sub_reason)
             .unwrap_or("rejected_by_mmp");
-        let reason_value = self.first_of(&[
-            "blocked_reason_value",
-            "blocked-reason-value",
-            "reject_reason_value",
-        ]);
+        let reason_value =
+            self.first_of(&["blocked_reason_value", "blocked-reason-value", "reject_reason_value"]);
         Some(FraudSignal::AppsFlyer {
             reason: bounded(reason, MAX_REASON).to_owned(),
             reason_value: reason_value.map(|value| bounded(value, MAX_REASON).to_owned()),
@@ -268,11 +243,7 @@ impl PostbackParams {
         if key.is_empty() {
             return;
         }
-        let logged = if key == "signature" {
-            "<redacted>"
-        } else {
-            bounded(value, MAX_RAW_VALUE)
-        };
+        let logged = if key == "signature" { "<redacted>" } else { bounded(value, MAX_RAW_VALUE) };
         self.push_raw(key, logged);
         let Some(clean) = clean_value(value) else {
             return;
@@ -302,8 +273,7 @@ impl PostbackParams {
             }
             return;
         }
-        self.raw
-            .insert(key.to_owned(), Value::String(value.to_owned()));
+        self.raw.insert(key.to_owned(), Value::String(value.to_owned()));
     }
 
     fn push_body(&mut self, body: &[u8], content_type: Option<&str>) {
@@ -336,10 +306,7 @@ impl PostbackParams {
             let problem = ParamProblem::InvalidClickId(bounded(text, MAX_REASON).to_owned());
             self.problems.push(problem);
         }
-        if let Some(text) = self
-            .get("cnv_amount")
-            .filter(|text| parse_amount(text).is_none())
-        {
+        if let Some(text) = self.get("cnv_amount").filter(|text| parse_amount(text).is_none()) {
             let problem = ParamProblem::InvalidAmount(bounded(text, MAX_REASON).to_owned());
             self.problems.push(problem);
         }
@@ -380,9 +347,7 @@ fn looks_like_form(text: &str) -> bool {
 
 /// The members of a JSON object in order, duplicates included (a `Map` would keep only the last).
 fn json_object_pairs(text: &str) -> Option<Vec<(String, Value)>> {
-    serde_json::from_str::<OrderedObject>(text)
-        .ok()
-        .map(|object| object.0)
+    serde_json::from_str::<OrderedObject>(text).ok().map(|object| object.0)
 }
 
 struct OrderedObject(Vec<(String, Value)>);
@@ -423,9 +388,7 @@ fn json_value_text(value: Value) -> String {
 }
 
 fn parse_amount(text: &str) -> Option<Money> {
-    Money::parse(text)
-        .ok()
-        .filter(|amount| !amount.is_negative())
+    Money::parse(text).ok().filter(|amount| !amount.is_negative())
 }
 
 /// A value as gokart uses it: trimmed, one pair of surrounding quotes removed, and `None` when
@@ -458,10 +421,7 @@ pub fn is_unreplaced_macro(value: &str) -> bool {
         if !text.contains('%') {
             return false;
         }
-        let decoded = percent_decode_str(&text)
-            .decode_utf8_lossy()
-            .trim()
-            .to_owned();
+        let decoded = percent_decode_str(&text).decode_utf8_lossy().trim().to_owned();
         if decoded == text {
             return false;
         }
@@ -471,14 +431,8 @@ pub fn is_unreplaced_macro(value: &str) -> bool {
 }
 
 fn is_macro_notation(text: &str) -> bool {
-    const WRAPPINGS: [(&str, &str); 6] = [
-        ("{{", "}}"),
-        ("${", "}"),
-        ("{", "}"),
-        ("[[", "]]"),
-        ("[", "]"),
-        ("(", ")"),
-    ];
+    const WRAPPINGS: [(&str, &str); 6] =
+        [("{{", "}}"), ("${", "}"), ("{", "}"), ("[[", "]]"), ("[", "]"), ("(", ")")];
     text.starts_with("$$")
         || WRAPPINGS
             .iter()
@@ -491,9 +445,7 @@ fn is_macro_notation(text: &str) -> bool {
 fn is_macro_name(inner: &str) -> bool {
     let name = inner.trim();
     let mut chars = name.chars();
-    let starts_well = chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_');
+    let starts_well = chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_');
     starts_well
         && name.len() <= 64
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
@@ -531,10 +483,7 @@ mod tests {
              &cnv_currency=EUR&cnv_conversion_id=A-1&cnv_conversion_ip_address=203.0.113.45\
              &cnv_email=a%40b.c&cnv_user_id=u1&cnv_sub_1=s1&cnv_sub_5=s5"
         ));
-        assert_eq!(
-            params.gk_click_id(),
-            ClickIdParam::Valid(CLICK.parse().unwrap())
-        );
+        assert_eq!(params.gk_click_id(), ClickIdParam::Valid(CLICK.parse().unwrap()));
         assert_eq!(params.cnv_event_id(), Some("FirstPurchase"));
         assert_eq!(params.cnv_amount(), Some(Money::parse("4.99").unwrap()));
         assert_eq!(params.cnv_currency(), Some("EUR"));
@@ -542,10 +491,7 @@ mod tests {
         assert_eq!(params.cnv_conversion_ip_address(), Some("203.0.113.45"));
         assert_eq!(params.cnv_email(), Some("a@b.c"));
         assert_eq!(params.cnv_user_id(), Some("u1"));
-        assert_eq!(
-            params.cnv_subs(),
-            [Some("s1"), None, None, None, Some("s5")]
-        );
+        assert_eq!(params.cnv_subs(), [Some("s1"), None, None, None, Some("s5")]);
         assert_eq!(params.cnv_sub(0), None);
         assert_eq!(params.cnv_sub(6), None);
         assert!(params.problems().is_empty());
@@ -557,16 +503,10 @@ mod tests {
     fn click_id_is_absent_or_invalid() {
         assert_eq!(query("").gk_click_id(), ClickIdParam::Absent);
         assert_eq!(query("gk_click_id=").gk_click_id(), ClickIdParam::Absent);
-        assert_eq!(
-            query("gk_click_id={clickid}").gk_click_id(),
-            ClickIdParam::Absent
-        );
+        assert_eq!(query("gk_click_id={clickid}").gk_click_id(), ClickIdParam::Absent);
         let invalid = query("gk_click_id=abc");
         assert_eq!(invalid.gk_click_id(), ClickIdParam::Invalid("abc"));
-        assert_eq!(
-            invalid.problems(),
-            [ParamProblem::InvalidClickId("abc".into())]
-        );
+        assert_eq!(invalid.problems(), [ParamProblem::InvalidClickId("abc".into())]);
         let upper = query(&format!("gk_click_id=%22{}%22", CLICK.to_uppercase()));
         assert_eq!(upper.gk_click_id().uuid(), Some(CLICK.parse().unwrap()));
         let braced = query(&format!("gk_click_id=%7B{CLICK}%7D"));
@@ -578,15 +518,9 @@ mod tests {
         for text in ["4,99", "abc", "1.00001", "-3"] {
             let params = query(&format!("cnv_amount={text}"));
             assert_eq!(params.cnv_amount(), None, "{text}");
-            assert_eq!(
-                params.problems(),
-                [ParamProblem::InvalidAmount(text.into())]
-            );
+            assert_eq!(params.problems(), [ParamProblem::InvalidAmount(text.into())]);
         }
-        assert_eq!(
-            query("cnv_amount=%20%2710%27").cnv_amount(),
-            Some(Money::whole(10))
-        );
+        assert_eq!(query("cnv_amount=%20%2710%27").cnv_amount(), Some(Money::whole(10)));
     }
 
     #[test]
@@ -596,9 +530,7 @@ mod tests {
              &e={{x}}&f=$$click(clickid)&g=(install-unix-ts)&h=%20%20&i=null&j=%22%22\
              &reject_reason_value=%221123456%22&k=+'quoted'+&l=%7B%7D&clickid=&clickid=abc&clickid=def",
         );
-        for key in [
-            "idfa", "sub4", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j",
-        ] {
+        for key in ["idfa", "sub4", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j"] {
             assert_eq!(params.get(key), None, "{key}");
         }
         assert_eq!(params.get("reject_reason_value"), Some("1123456"));
@@ -632,10 +564,7 @@ mod tests {
             Some("application/x-www-form-urlencoded; charset=utf-8"),
         );
         assert_eq!(params.cnv_event_id(), Some("Install"));
-        assert_eq!(
-            params.problems(),
-            [ParamProblem::ConflictingValues("cnv_event_id".into())]
-        );
+        assert_eq!(params.problems(), [ParamProblem::ConflictingValues("cnv_event_id".into())]);
         assert_eq!(params.cnv_amount(), Some(Money::parse("2.5").unwrap()));
         assert_eq!(params.cnv_sub(1), Some("a b"));
         let undeclared = PostbackParams::from_parts(b"", b"cnv_event_id=Lvl", None);
@@ -651,10 +580,7 @@ mod tests {
         assert_eq!(params.problems(), [ParamProblem::UnreadableBody]);
         let broken = PostbackParams::from_parts(b"", b"{\"a\": ", Some("application/json"));
         assert_eq!(broken.problems(), [ParamProblem::UnreadableBody]);
-        let long = vec![b' '; 3]
-            .into_iter()
-            .chain(vec![0xff; 10_000])
-            .collect::<Vec<_>>();
+        let long = vec![b' '; 3].into_iter().chain(vec![0xff; 10_000]).collect::<Vec<_>>();
         let lossy = PostbackParams::from_parts(b"", &long, None);
         let kept = lossy.raw()[RAW_BODY_KEY].as_str().unwrap().len();
         assert!(kept > MAX_RAW_VALUE && kept <= MAX_RAW_BODY);
@@ -684,25 +610,16 @@ mod tests {
                 sub_reason: None,
             })
         );
-        assert_eq!(
-            rejected.fraud_rejection().as_deref(),
-            Some("ctit_anomalies")
-        );
+        assert_eq!(rejected.fraud_rejection().as_deref(), Some("ctit_anomalies"));
         let sub = query("is_rejected=1&blocked_reason=&blocked_sub_reason=bots_sub");
         assert_eq!(sub.fraud_rejection().as_deref(), Some("bots_sub"));
         let bare = query("is_rejected=1&blocked_reason={blocked_reason}");
         assert_eq!(bare.fraud_rejection().as_deref(), Some("rejected_by_mmp"));
         let documented =
             query("reject_reason=site_blacklist&reject_reason_value=\"1123456\"&is_rejected=1");
-        assert_eq!(
-            documented.fraud_rejection().as_deref(),
-            Some("site_blacklist")
-        );
+        assert_eq!(documented.fraud_rejection().as_deref(), Some("site_blacklist"));
         for flag in ["false", "0", "", "{is_rejected}"] {
-            assert_eq!(
-                query(&format!("is_rejected={flag}&blocked_reason=x")).fraud_signal(),
-                None
-            );
+            assert_eq!(query(&format!("is_rejected={flag}&blocked_reason=x")).fraud_signal(), None);
         }
     }
 
@@ -710,10 +627,7 @@ mod tests {
     fn adjust_rejections() {
         let rejected =
             query("activity_kind=rejected_install&rejection_reason=too_many_engagements");
-        assert_eq!(
-            rejected.fraud_rejection().as_deref(),
-            Some("too_many_engagements")
-        );
+        assert_eq!(rejected.fraud_rejection().as_deref(), Some("too_many_engagements"));
         let bare = query("activity_kind=Rejected_Reattribution");
         assert_eq!(
             bare.fraud_signal(),
@@ -722,10 +636,7 @@ mod tests {
                 reason: "rejected_reattribution".into(),
             })
         );
-        assert_eq!(
-            query("activity_kind=install&rejection_reason=x").fraud_signal(),
-            None
-        );
+        assert_eq!(query("activity_kind=install&rejection_reason=x").fraud_signal(), None);
     }
 
     fn macro_wrapped() -> impl Strategy<Value = String> {
@@ -756,9 +667,7 @@ mod tests {
     const PLAIN_VALUE: &str = "[a-zA-Z0-9é€@.:/+=&#%-][a-zA-Z0-9é€ @.:/+=&#%-]{0,20}[a-zA-Z0-9]";
 
     fn encoded(pairs: &[(String, String)]) -> String {
-        form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish()
+        form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
     }
 
     proptest! {

@@ -80,11 +80,7 @@ impl RetryPolicy {
     /// The wait after failed attempt `attempt_number`: the backoff step scaled by a jitter factor
     /// in `[0.8, 1.2)`. Always at least one millisecond.
     pub fn delay(&self, attempt_number: u32, jitter: f64) -> Duration {
-        let jitter = if jitter.is_finite() {
-            jitter.clamp(0.0, 1.0)
-        } else {
-            0.5
-        };
+        let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.5 };
         let factor = 1.0 - JITTER_SPREAD + 2.0 * JITTER_SPREAD * jitter;
         // Steps are capped at `max_delay`, far below the range where f64 loses milliseconds.
         let millis = (self.step_millis(attempt_number) as f64 * factor).round() as i64;
@@ -152,13 +148,7 @@ mod tests {
     }
 
     fn non_retryable_status() -> impl Strategy<Value = u16> {
-        prop_oneof![
-            100_u16..200,
-            300_u16..408,
-            409_u16..429,
-            430_u16..500,
-            600_u16..1000
-        ]
+        prop_oneof![100_u16..200, 300_u16..408, 409_u16..429, 430_u16..500, 600_u16..1000]
     }
 
     #[test]
@@ -173,21 +163,13 @@ mod tests {
             p.decide(&AttemptResult::Status(302), 1, zero, 0.5),
             Verdict::Failed("redirects are not followed (HTTP 302)".to_owned())
         );
-        assert!(matches!(
-            p.decide(&AttemptResult::Refused, 1, zero, 0.5),
-            Verdict::Failed(_)
-        ));
+        assert!(matches!(p.decide(&AttemptResult::Refused, 1, zero, 0.5), Verdict::Failed(_)));
     }
 
     #[test]
     fn default_schedule_doubles_from_two_minutes_to_a_six_hour_cap() {
-        let steps: Vec<i64> = (1..=10)
-            .map(|n| policy().delay(n, 0.5).num_seconds())
-            .collect();
-        assert_eq!(
-            steps,
-            [120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600, 21600]
-        );
+        let steps: Vec<i64> = (1..=10).map(|n| policy().delay(n, 0.5).num_seconds()).collect();
+        assert_eq!(steps, [120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600, 21600]);
     }
 
     #[test]

@@ -67,9 +67,7 @@ fn given(value: Option<&str>) -> Option<&str> {
 
 fn check_gender(genders: &[String], gender: &str) -> Result<(), TargetingMismatch> {
     let fits = genders.is_empty()
-        || genders
-            .iter()
-            .any(|allowed| allowed.trim().eq_ignore_ascii_case(gender));
+        || genders.iter().any(|allowed| allowed.trim().eq_ignore_ascii_case(gender));
     fits.then_some(()).ok_or(TargetingMismatch::Gender)
 }
 
@@ -89,9 +87,7 @@ fn check_country(countries: &[String], country: &str) -> Result<(), TargetingMis
     let country = country_alpha2(country).ok_or(TargetingMismatch::Country)?;
     // Stored countries are alpha-2 already, but an offer saved before validation normalised them
     // should still match.
-    let fits = countries
-        .iter()
-        .any(|allowed| country_alpha2(allowed) == Some(country));
+    let fits = countries.iter().any(|allowed| country_alpha2(allowed) == Some(country));
     fits.then_some(()).ok_or(TargetingMismatch::Country)
 }
 
@@ -113,31 +109,18 @@ mod tests {
         age: Option<&'a str>,
         country: Option<&'a str>,
     ) -> ClickTargeting<'a> {
-        ClickTargeting {
-            gender,
-            age,
-            country,
-        }
+        ClickTargeting { gender, age, country }
     }
 
     #[test]
     fn absent_or_blank_values_pass() {
-        assert_eq!(
-            check_click(&targeting(), &ClickTargeting::default()),
-            Ok(())
-        );
-        assert_eq!(
-            check_click(&targeting(), &click(Some(""), Some(" "), Some(""))),
-            Ok(())
-        );
+        assert_eq!(check_click(&targeting(), &ClickTargeting::default()), Ok(()));
+        assert_eq!(check_click(&targeting(), &click(Some(""), Some(" "), Some(""))), Ok(()));
     }
 
     #[test]
     fn gender_matches_case_insensitively() {
-        assert_eq!(
-            check_click(&targeting(), &click(Some("Female"), None, None)),
-            Ok(())
-        );
+        assert_eq!(check_click(&targeting(), &click(Some("Female"), None, None)), Ok(()));
         assert_eq!(
             check_click(&targeting(), &click(Some("male"), None, None)),
             Err(TargetingMismatch::Gender)
@@ -147,10 +130,7 @@ mod tests {
     #[test]
     fn age_is_inclusive_and_must_be_a_number() {
         for age in ["18", "35"] {
-            assert_eq!(
-                check_click(&targeting(), &click(None, Some(age), None)),
-                Ok(())
-            );
+            assert_eq!(check_click(&targeting(), &click(None, Some(age), None)), Ok(()));
         }
         for age in ["17", "36", "abc", "-20", "20.5"] {
             assert_eq!(
@@ -163,14 +143,8 @@ mod tests {
 
     #[test]
     fn open_ended_age_range() {
-        let only_adults = Targeting {
-            age_from: Some(18),
-            ..Targeting::default()
-        };
-        assert_eq!(
-            check_click(&only_adults, &click(None, Some("99"), None)),
-            Ok(())
-        );
+        let only_adults = Targeting { age_from: Some(18), ..Targeting::default() };
+        assert_eq!(check_click(&only_adults, &click(None, Some("99"), None)), Ok(()));
         assert_eq!(
             check_click(&only_adults, &click(None, Some("12"), None)),
             Err(TargetingMismatch::Age)

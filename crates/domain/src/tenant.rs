@@ -34,9 +34,7 @@ impl TenantKind {
 /// A tenant slug: 3–40 of `a-z0-9-`.
 pub fn valid_slug(slug: &str) -> bool {
     (3..=40).contains(&slug.len())
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Names that would collide with hosts gokart serves itself.

@@ -28,11 +28,7 @@ pub fn validate_offer(spec: &mut OfferSpec) -> Result<(), Vec<FieldError>> {
     trim_texts(spec);
     let mut problems = Problems::default();
     check_name(&spec.name, &mut problems);
-    check_link(
-        spec.tracking_system,
-        &spec.tracking_system_link,
-        &mut problems,
-    );
+    check_link(spec.tracking_system, &spec.tracking_system_link, &mut problems);
     check_offer_terms(spec, &mut problems);
     check_events(spec, &mut problems);
     normalise_countries(&mut spec.targeting.countries, &mut problems);
@@ -91,10 +87,7 @@ fn check_name(name: &str, problems: &mut Problems) {
     if name.is_empty() {
         problems.add("name", "is required");
     } else if name.chars().count() > NAME_MAX_CHARS {
-        problems.add(
-            "name",
-            format!("must be at most {NAME_MAX_CHARS} characters"),
-        );
+        problems.add("name", format!("must be at most {NAME_MAX_CHARS} characters"));
     }
 }
 
@@ -178,18 +171,13 @@ impl Terms {
     }
 
     fn percents(&self) -> [(&'static str, Option<Money>); 2] {
-        [
-            ("revenuePercent", self.revenue_percent),
-            ("rewardPercent", self.reward_percent),
-        ]
+        [("revenuePercent", self.revenue_percent), ("rewardPercent", self.reward_percent)]
     }
 
     /// The names of the fields that hold a value (a pending time of 0 is the default, not a value).
     fn set_fields(&self) -> impl Iterator<Item = &'static str> + '_ {
         let money = self.amounts().into_iter().chain(self.percents());
-        let money = money
-            .filter(|(_, value)| value.is_some())
-            .map(|(name, _)| name);
+        let money = money.filter(|(_, value)| value.is_some()).map(|(name, _)| name);
         let pending = (self.pending_time != 0).then_some("pendingTime");
         let caps = self.caps.iter().filter(|(_, cap)| cap.is_some());
         money.chain(pending).chain(caps.map(|(name, _)| *name))
@@ -202,10 +190,7 @@ fn check_offer_terms(spec: &OfferSpec, problems: &mut Problems) {
         OfferType::SingleEvent => check_terms(&terms, spec.conversion_type, problems),
         OfferType::MultiEvent => {
             for name in terms.set_fields() {
-                problems.add(
-                    name,
-                    "is set on each event of a MultiEvent offer, not on the offer",
-                );
+                problems.add(name, "is set on each event of a MultiEvent offer, not on the offer");
             }
         }
     }
@@ -232,10 +217,7 @@ fn check_terms(terms: &Terms, conversion: ConversionType, problems: &mut Problem
         }
     }
     if conversion == ConversionType::RevShare && terms.revenue_percent.is_none() {
-        problems.add(
-            terms.field("revenuePercent"),
-            "is required for a RevShare offer",
-        );
+        problems.add(terms.field("revenuePercent"), "is required for a RevShare offer");
     }
     for (name, cap) in terms.caps {
         if cap == Some(0) {
@@ -298,10 +280,7 @@ fn check_unique_ids(events: &[OfferEvent], problems: &mut Problems) {
             }
             hash_map::Entry::Occupied(entry) => problems.add(
                 event_field(index, "eventId"),
-                format!(
-                    "repeats the id of events[{}]; event ids must be unique",
-                    entry.get()
-                ),
+                format!("repeats the id of events[{}]; event ids must be unique", entry.get()),
             ),
         }
     }
@@ -317,10 +296,7 @@ fn check_sequence(events: &[OfferEvent], problems: &mut Problems) {
     let mut first_with: BTreeMap<u32, usize> = BTreeMap::new();
     for (index, event) in events.iter().enumerate() {
         if event.event_id == INSTALL_EVENT_ID && event.sequence_number != Some(1) {
-            flag(
-                index,
-                "the Install event must have sequence number 1".into(),
-            );
+            flag(index, "the Install event must have sequence number 1".into());
         }
         match event.sequence_number {
             None => {}
@@ -329,21 +305,15 @@ fn check_sequence(events: &[OfferEvent], problems: &mut Problems) {
                 btree_map::Entry::Vacant(entry) => {
                     entry.insert(index);
                 }
-                btree_map::Entry::Occupied(entry) => flag(
-                    index,
-                    format!("repeats the sequence number of events[{}]", entry.get()),
-                ),
+                btree_map::Entry::Occupied(entry) => {
+                    flag(index, format!("repeats the sequence number of events[{}]", entry.get()))
+                }
             },
         }
     }
-    let gap = (1..)
-        .zip(&first_with)
-        .find(|&(expected, (&number, _))| number != expected);
+    let gap = (1..).zip(&first_with).find(|&(expected, (&number, _))| number != expected);
     if let Some((missing, (_, &index))) = gap {
-        flag(
-            index,
-            format!("sequence numbers must have no gaps: {missing} is missing"),
-        );
+        flag(index, format!("sequence numbers must have no gaps: {missing} is missing"));
     }
     for (index, message) in found.into_iter().enumerate() {
         if let Some(message) = message {
@@ -385,10 +355,7 @@ fn check_ages(targeting: &Targeting, problems: &mut Problems) {
 
 fn check_budget(spec: &OfferSpec, problems: &mut Problems) {
     let budget = &spec.budget;
-    for (field, amount) in [
-        ("budget.total", budget.total),
-        ("budget.daily", budget.daily),
-    ] {
+    for (field, amount) in [("budget.total", budget.total), ("budget.daily", budget.daily)] {
         if amount.is_some_and(Money::is_negative) {
             problems.add(field, "must not be negative");
         }

@@ -129,7 +129,11 @@ impl Engine {
     }
 
     /// Authenticates `Authorization: ApiToken <token>` for the tenant the host names.
-    pub async fn authenticate(&self, tenant: &TenantRecord, token: &str) -> EngineResult<Principal> {
+    pub async fn authenticate(
+        &self,
+        tenant: &TenantRecord,
+        token: &str,
+    ) -> EngineResult<Principal> {
         let hash = token_hash(token);
         let mut tx = self.store.read().await?;
         let record = tx.api_token(&hash).await?.ok_or(EngineError::Unauthorized)?;
@@ -162,10 +166,9 @@ impl Engine {
     pub async fn postback_credentials(&self, tenant: &TenantRecord) -> EngineResult<PostbackInfo> {
         let mut tx = self.store.read().await?;
         let credentials = tx.postback_credentials(tenant.id, self.now()).await?;
-        let current = credentials
-            .iter()
-            .find(|c| c.valid_until.is_none())
-            .ok_or_else(|| EngineError::Unavailable("the tenant has no postback credential".into()))?;
+        let current = credentials.iter().find(|c| c.valid_until.is_none()).ok_or_else(|| {
+            EngineError::Unavailable("the tenant has no postback credential".into())
+        })?;
         let previous = credentials.iter().filter_map(|c| c.valid_until).max();
         Ok(self.postback_info(tenant, current, Some(previous)))
     }
@@ -196,8 +199,8 @@ impl Engine {
         let credentials = tx.postback_credentials(tenant.id, self.now()).await?;
         let mut valid = false;
         for credential in &credentials {
-            let pair =
-                constant_time_eq(&credential.segment, segment) & constant_time_eq(&credential.signature, signature);
+            let pair = constant_time_eq(&credential.segment, segment)
+                & constant_time_eq(&credential.signature, signature);
             valid |= pair;
         }
         Ok(valid)
@@ -225,7 +228,10 @@ impl Engine {
     }
 }
 
-fn new_postback_credential(tenant_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> PostbackCredential {
+fn new_postback_credential(
+    tenant_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> PostbackCredential {
     PostbackCredential {
         id: Uuid::new_v4(),
         tenant_id,

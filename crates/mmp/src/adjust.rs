@@ -53,18 +53,13 @@ pub(crate) fn postback_params(
     input: &SimulatedConversion,
     device: &Device,
 ) -> Vec<(&'static str, String)> {
-    let mut pairs = vec![
-        ("gk_click_id", input.click_id.to_string()),
-        ("cnv_event_id", input.event_id.clone()),
-    ];
+    let mut pairs =
+        vec![("gk_click_id", input.click_id.to_string()), ("cnv_event_id", input.event_id.clone())];
     if !input.is_install {
         pairs.extend(input.amount.clone().map(|amount| ("cnv_amount", amount)));
         // Adjust writes currencies in lower case.
         pairs.extend(
-            input
-                .currency
-                .as_ref()
-                .map(|currency| ("cnv_currency", currency.to_lowercase())),
+            input.currency.as_ref().map(|currency| ("cnv_currency", currency.to_lowercase())),
         );
     }
     if !input.conversion_id.is_empty() {
@@ -72,12 +67,7 @@ pub(crate) fn postback_params(
     }
     pairs.push(("cnv_conversion_ip_address", device.ip.clone()));
     pairs.push(("activity_kind", activity_kind(input).to_owned()));
-    pairs.extend(
-        input
-            .rejected_reason
-            .clone()
-            .map(|reason| ("rejection_reason", reason)),
-    );
+    pairs.extend(input.rejected_reason.clone().map(|reason| ("rejection_reason", reason)));
     if !input.is_install {
         pairs.push(("event", event_token(&input.event_id)));
         pairs.extend(revenue_cents(input).map(|cents| ("revenue", cents.to_string())));
@@ -85,15 +75,9 @@ pub(crate) fn postback_params(
     pairs.extend([
         ("adid", device.adid.clone()),
         ("tracker", "1a2b3c4".to_owned()),
-        (
-            "tracker_name",
-            "GoKart::gokart_offer::pub_1042::offerwall_tile".to_owned(),
-        ),
+        ("tracker_name", "GoKart::gokart_offer::pub_1042::offerwall_tile".to_owned()),
         ("os_name", device.os_name().to_owned()),
-        (
-            if device.ios { "idfa" } else { "gps_adid" },
-            device.advertising_id.clone(),
-        ),
+        (if device.ios { "idfa" } else { "gps_adid" }, device.advertising_id.clone()),
         // Seen in production logs: a placeholder that reached gokart unreplaced.
         ("idfv", "{idfv}".to_owned()),
         ("created_at", device.created_at.to_string()),

@@ -55,10 +55,8 @@ pub(crate) fn postback_params(
     device: &Device,
 ) -> Vec<(&'static str, String)> {
     let text = |value: Option<&String>| value.cloned().unwrap_or_default();
-    let mut pairs = vec![
-        ("gk_click_id", input.click_id.to_string()),
-        ("cnv_event_id", input.event_id.clone()),
-    ];
+    let mut pairs =
+        vec![("gk_click_id", input.click_id.to_string()), ("cnv_event_id", input.event_id.clone())];
     if !input.is_install {
         pairs.push(("cnv_amount", text(input.amount.as_ref())));
         pairs.push(("cnv_currency", text(input.currency.as_ref())));

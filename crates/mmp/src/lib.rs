@@ -95,20 +95,15 @@ pub fn postback_params(mmp: Mmp, input: &SimulatedConversion) -> Vec<(String, St
         Mmp::Adjust => adjust::postback_params(input, &device),
         Mmp::AppsFlyer => appsflyer::postback_params(input, &device),
     };
-    pairs
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), value))
-        .collect()
+    pairs.into_iter().map(|(key, value)| (key.to_owned(), value)).collect()
 }
 
 /// The postback URL the MMP would call for `input`: [`postback_params`] appended, encoded, to the
 /// tenant's secure postback URL.
 pub fn postback_url(mmp: Mmp, postback_base_url: &str, input: &SimulatedConversion) -> String {
-    postback_params(mmp, input)
-        .iter()
-        .fold(postback_base_url.to_owned(), |url, (key, value)| {
-            append_query_param(&url, key, value)
-        })
+    postback_params(mmp, input).iter().fold(postback_base_url.to_owned(), |url, (key, value)| {
+        append_query_param(&url, key, value)
+    })
 }
 
 /// The in-app event postback template to paste into the MMP's partner setup. `postback_base_url`
@@ -136,10 +131,7 @@ pub fn install_postback_template(mmp: Mmp, postback_base_url: &str) -> String {
 
 /// Macros stay literal: the MMP fills them, so they must not be encoded here.
 fn with_template(base: &str, pairs: &[(&str, &str)]) -> String {
-    let query: Vec<String> = pairs
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
+    let query: Vec<String> = pairs.iter().map(|(key, value)| format!("{key}={value}")).collect();
     append_query(base, &query.join("&"))
 }
 
@@ -210,13 +202,8 @@ impl Device {
 
     /// AppsFlyer's `event_time` form: `2025-03-14 19:02:44.118`.
     fn created_at_text(&self) -> String {
-        let micros = self
-            .created_at
-            .saturating_mul(1_000_000)
-            .saturating_add(118_000);
-        gokart_domain::time::from_micros(micros)
-            .format("%Y-%m-%d %H:%M:%S%.3f")
-            .to_string()
+        let micros = self.created_at.saturating_mul(1_000_000).saturating_add(118_000);
+        gokart_domain::time::from_micros(micros).format("%Y-%m-%d %H:%M:%S%.3f").to_string()
     }
 }
 
@@ -283,9 +270,9 @@ mod tests {
     }
 
     fn query_of(pairs: &[(String, String)]) -> String {
-        let url = pairs.iter().fold(String::new(), |url, (key, value)| {
-            append_query_param(&url, key, value)
-        });
+        let url = pairs
+            .iter()
+            .fold(String::new(), |url, (key, value)| append_query_param(&url, key, value));
         url.trim_start_matches('?').to_owned()
     }
 
@@ -299,31 +286,16 @@ mod tests {
 
     fn check(mmp: Mmp, input: &SimulatedConversion, params: &PostbackParams) {
         let case = format!("{mmp} {input:?}");
-        assert_eq!(
-            params.gk_click_id(),
-            ClickIdParam::Valid(input.click_id),
-            "{case}"
-        );
-        assert_eq!(
-            params.cnv_event_id(),
-            Some(input.event_id.as_str()),
-            "{case}"
-        );
-        let amount = input
-            .amount
-            .as_deref()
-            .map(|text| Money::parse(text).unwrap());
+        assert_eq!(params.gk_click_id(), ClickIdParam::Valid(input.click_id), "{case}");
+        assert_eq!(params.cnv_event_id(), Some(input.event_id.as_str()), "{case}");
+        let amount = input.amount.as_deref().map(|text| Money::parse(text).unwrap());
         assert_eq!(params.cnv_amount(), amount, "{case}");
         let currency = params.cnv_currency().map(str::to_uppercase);
         assert_eq!(currency, input.currency.clone(), "{case}");
         let conversion_id = Some(input.conversion_id.as_str()).filter(|id| !id.is_empty());
         assert_eq!(params.cnv_conversion_id(), conversion_id, "{case}");
         assert_eq!(params.fraud_rejection(), input.rejected_reason, "{case}");
-        assert!(
-            params.problems().is_empty(),
-            "{case}: {:?}",
-            params.problems()
-        );
+        assert!(params.problems().is_empty(), "{case}: {:?}", params.problems());
     }
 
     #[test]
@@ -332,11 +304,7 @@ mod tests {
             for input in conversions() {
                 let pairs = postback_params(mmp, &input);
                 let query = query_of(&pairs);
-                check(
-                    mmp,
-                    &input,
-                    &PostbackParams::from_parts(query.as_bytes(), b"", None),
-                );
+                check(mmp, &input, &PostbackParams::from_parts(query.as_bytes(), b"", None));
                 let form = PostbackParams::from_parts(
                     b"",
                     query.as_bytes(),
@@ -362,10 +330,7 @@ mod tests {
                 let params = PostbackParams::from_parts(query_of(&pairs).as_bytes(), b"", None);
                 let raw = params.raw();
                 let noise = raw.keys().filter(|key| params.get(key).is_none()).count();
-                assert!(
-                    noise >= 1,
-                    "{mmp}: no empty or unreplaced value in {pairs:?}"
-                );
+                assert!(noise >= 1, "{mmp}: no empty or unreplaced value in {pairs:?}");
                 if mmp == Mmp::AppsFlyer {
                     assert!(pairs.iter().filter(|(key, _)| key == "af_siteid").count() == 2);
                     assert_eq!(params.get("af_siteid"), Some("pub_1042"));
@@ -381,10 +346,7 @@ mod tests {
         let (base, query) = url.split_once('?').unwrap();
         assert!(BASE.starts_with(base));
         let params = PostbackParams::from_parts(query.as_bytes(), b"", None);
-        assert_eq!(
-            params.get("signature"),
-            Some("7FqR9KxD2WmA5N0B1TgYJcZs8vL3X4UeP-MH6tQEkdS")
-        );
+        assert_eq!(params.get("signature"), Some("7FqR9KxD2WmA5N0B1TgYJcZs8vL3X4UeP-MH6tQEkdS"));
         check(Mmp::Adjust, input, &params);
     }
 
@@ -397,19 +359,13 @@ mod tests {
                 } else {
                     postback_template(mmp, BASE)
                 };
-                assert!(
-                    template.starts_with(&format!("{BASE}&gk_click_id=")),
-                    "{template}"
-                );
+                assert!(template.starts_with(&format!("{BASE}&gk_click_id=")), "{template}");
                 let keys: Vec<&str> = template
                     .split(['?', '&'])
                     .filter_map(|pair| pair.split_once('=').map(|(key, _)| key))
                     .collect();
                 for (key, _) in postback_params(mmp, &input) {
-                    assert!(
-                        keys.contains(&key.as_str()),
-                        "{mmp}: {key} missing from {template}"
-                    );
+                    assert!(keys.contains(&key.as_str()), "{mmp}: {key} missing from {template}");
                 }
             }
         }
@@ -450,14 +406,8 @@ mod tests {
     fn parses_mmp_names() {
         assert_eq!("Adjust".parse(), Ok(Mmp::Adjust));
         assert_eq!(" APPSFLYER ".parse(), Ok(Mmp::AppsFlyer));
-        assert_eq!(
-            "singular".parse::<Mmp>(),
-            Err(UnknownMmp("singular".into()))
-        );
+        assert_eq!("singular".parse::<Mmp>(), Err(UnknownMmp("singular".into())));
         assert_eq!(Mmp::AppsFlyer.to_string(), "appsflyer");
-        assert_eq!(
-            Mmp::Adjust.tracking_system().click_id_parameter(),
-            Some("gk_click_id")
-        );
+        assert_eq!(Mmp::Adjust.tracking_system().click_id_parameter(), Some("gk_click_id"));
     }
 }

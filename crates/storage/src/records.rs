@@ -224,6 +224,10 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), request: self.request, total: self.total }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            request: self.request,
+            total: self.total,
+        }
     }
 }

@@ -124,13 +124,8 @@ fn texts_are_trimmed_in_place() {
 
 #[test]
 fn tracking_link_is_an_absolute_http_url() {
-    for link in [
-        "",
-        "/offers/1?x=1",
-        "app.adjust.com/abc",
-        "ftp://app.adjust.com/abc",
-        "https://",
-    ] {
+    for link in ["", "/offers/1?x=1", "app.adjust.com/abc", "ftp://app.adjust.com/abc", "https://"]
+    {
         only_problem(
             with(pet_the_dogs(), |s| s.tracking_system_link = link.into()),
             "trackingSystemLink",
@@ -143,9 +138,7 @@ fn tracking_link_is_an_absolute_http_url() {
 
 #[test]
 fn tracking_link_without_automatic_click_id_needs_the_macro() {
-    let branch = with(pet_the_dogs(), |s| {
-        s.tracking_system = TrackingSystem::Branch
-    });
+    let branch = with(pet_the_dogs(), |s| s.tracking_system = TrackingSystem::Branch);
     let message = only_problem(branch.clone(), "trackingSystemLink");
     assert!(message.contains("{gk_click_id}"), "{message}");
     assert_valid(with(branch, |s| {
@@ -181,10 +174,7 @@ fn event_ids_are_unique() {
 
 #[test]
 fn event_names_are_required() {
-    only_problem(
-        with(golfin(), |s| s.events[1].name = String::new()),
-        "events[1].name",
-    );
+    only_problem(with(golfin(), |s| s.events[1].name = String::new()), "events[1].name");
 }
 
 #[test]
@@ -259,12 +249,8 @@ fn multi_event_offer_has_no_offer_level_terms() {
         ("allTimeCap", |s| s.all_time_cap = Some(5)),
         ("revenue", |s| s.revenue = Some(Money::whole(1))),
         ("reward", |s| s.reward = Some(Money::ZERO)),
-        ("revenuePercent", |s| {
-            s.revenue_percent = Some(Money::whole(1))
-        }),
-        ("rewardPercent", |s| {
-            s.reward_percent = Some(Money::whole(1))
-        }),
+        ("revenuePercent", |s| s.revenue_percent = Some(Money::whole(1))),
+        ("rewardPercent", |s| s.reward_percent = Some(Money::whole(1))),
         ("pendingTime", |s| s.pending_time = 3),
     ];
     for (field, change) in cases {
@@ -275,10 +261,7 @@ fn multi_event_offer_has_no_offer_level_terms() {
 #[test]
 fn pending_time_is_at_most_365_days() {
     assert_valid(with(single_event(), |s| s.pending_time = 365));
-    only_problem(
-        with(single_event(), |s| s.pending_time = 366),
-        "pendingTime",
-    );
+    only_problem(with(single_event(), |s| s.pending_time = 366), "pendingTime");
     only_problem(
         with(pet_the_dogs(), |s| s.events[1].pending_time = 1000),
         "events[1].pendingTime",
@@ -288,19 +271,10 @@ fn pending_time_is_at_most_365_days() {
 #[test]
 fn amounts_are_not_negative() {
     assert_valid(with(single_event(), |s| s.revenue = Some(Money::ZERO)));
-    only_problem(
-        with(single_event(), |s| s.revenue = money("-0.0001")),
-        "revenue",
-    );
+    only_problem(with(single_event(), |s| s.revenue = money("-0.0001")), "revenue");
     only_problem(with(single_event(), |s| s.reward = money("-1")), "reward");
-    only_problem(
-        with(pet_the_dogs(), |s| s.events[2].reward = money("-5")),
-        "events[2].reward",
-    );
-    only_problem(
-        with(golfin(), |s| s.events[0].revenue = money("-0.4")),
-        "events[0].revenue",
-    );
+    only_problem(with(pet_the_dogs(), |s| s.events[2].reward = money("-5")), "events[2].reward");
+    only_problem(with(golfin(), |s| s.events[0].revenue = money("-0.4")), "events[0].revenue");
 }
 
 #[test]
@@ -314,17 +288,12 @@ fn percentages_are_between_0_and_100() {
         with(rev_share.clone(), |s| s.revenue_percent = money("100.0001")),
         "revenuePercent",
     );
-    only_problem(
-        with(rev_share, |s| s.reward_percent = money("-1")),
-        "rewardPercent",
-    );
+    only_problem(with(rev_share, |s| s.reward_percent = money("-1")), "rewardPercent");
 }
 
 #[test]
 fn rev_share_needs_revenue_percent() {
-    let single = with(single_event(), |s| {
-        s.conversion_type = ConversionType::RevShare
-    });
+    let single = with(single_event(), |s| s.conversion_type = ConversionType::RevShare);
     only_problem(single, "revenuePercent");
     let multi = with(golfin(), |s| {
         s.conversion_type = ConversionType::RevShare;
@@ -338,10 +307,7 @@ fn rev_share_needs_revenue_percent() {
 
 #[test]
 fn flat_rate_has_no_percentages() {
-    only_problem(
-        with(single_event(), |s| s.reward_percent = money("10")),
-        "rewardPercent",
-    );
+    only_problem(with(single_event(), |s| s.reward_percent = money("10")), "rewardPercent");
     only_problem(
         with(golfin(), |s| s.events[2].revenue_percent = money("10")),
         "events[2].revenuePercent",
@@ -351,36 +317,21 @@ fn flat_rate_has_no_percentages() {
 #[test]
 fn caps_are_at_least_1() {
     assert_valid(with(single_event(), |s| s.weekly_cap = Some(1)));
-    only_problem(
-        with(single_event(), |s| s.weekly_cap = Some(0)),
-        "weeklyCap",
-    );
-    only_problem(
-        with(golfin(), |s| s.events[0].all_time_cap = Some(0)),
-        "events[0].allTimeCap",
-    );
+    only_problem(with(single_event(), |s| s.weekly_cap = Some(0)), "weeklyCap");
+    only_problem(with(golfin(), |s| s.events[0].all_time_cap = Some(0)), "events[0].allTimeCap");
 }
 
 #[test]
 fn budget_is_not_negative() {
     assert_valid(with(single_event(), |s| s.budget.total = Some(Money::ZERO)));
-    only_problem(
-        with(single_event(), |s| s.budget.total = money("-1")),
-        "budget.total",
-    );
-    only_problem(
-        with(single_event(), |s| s.budget.daily = money("-1")),
-        "budget.daily",
-    );
+    only_problem(with(single_event(), |s| s.budget.total = money("-1")), "budget.total");
+    only_problem(with(single_event(), |s| s.budget.daily = money("-1")), "budget.daily");
 }
 
 #[test]
 fn age_from_is_at_most_age_to() {
     assert_valid(with(pet_the_dogs(), |s| s.targeting.age_to = Some(18)));
-    only_problem(
-        with(pet_the_dogs(), |s| s.targeting.age_to = Some(17)),
-        "targeting.ageTo",
-    );
+    only_problem(with(pet_the_dogs(), |s| s.targeting.age_to = Some(17)), "targeting.ageTo");
 }
 
 #[test]
@@ -416,9 +367,7 @@ fn creative_urls_are_absolute_http() {
 #[test]
 fn countries_are_normalised_to_alpha2() {
     let mut spec = with(pet_the_dogs(), |s| {
-        s.targeting.countries = ["usa", "840", "za", "AUS", "036", " gb "]
-            .map(String::from)
-            .into();
+        s.targeting.countries = ["usa", "840", "za", "AUS", "036", " gb "].map(String::from).into();
     });
     assert_eq!(validate_offer(&mut spec), Ok(()));
     assert_eq!(spec.targeting.countries, ["US", "ZA", "AU", "GB"]);
@@ -432,11 +381,7 @@ fn unknown_countries_are_refused() {
     let fields: Vec<String> = problems(unknown).into_iter().map(|p| p.field).collect();
     assert_eq!(
         fields,
-        [
-            "targeting.countries[1]",
-            "targeting.countries[2]",
-            "targeting.countries[3]"
-        ]
+        ["targeting.countries[1]", "targeting.countries[2]", "targeting.countries[3]"]
     );
 }
 
@@ -452,13 +397,7 @@ fn every_problem_is_reported() {
     let fields: Vec<String> = problems(broken).into_iter().map(|p| p.field).collect();
     assert_eq!(
         fields,
-        [
-            "name",
-            "dailyCap",
-            "events[0].eventId",
-            "events[1].sequenceNumber",
-            "epc"
-        ]
+        ["name", "dailyCap", "events[0].eventId", "events[1].sequenceNumber", "epc"]
     );
 }
 
@@ -472,22 +411,11 @@ fn any_money() -> impl Strategy<Value = Option<Money>> {
 }
 
 fn any_event() -> impl Strategy<Value = OfferEvent> {
-    let id = prop_oneof![
-        "[A-Za-z_ ]{0,12}",
-        Just("Install".to_owned()),
-        Just("install".to_owned())
-    ];
+    let id =
+        prop_oneof!["[A-Za-z_ ]{0,12}", Just("Install".to_owned()), Just("install".to_owned())];
     let terms = (any_money(), any_money(), any_money(), any_money());
     let caps = proptest::array::uniform4(proptest::option::of(0u32..3));
-    (
-        id,
-        "\\PC{0,8}",
-        proptest::option::of(0u32..6),
-        0u32..400,
-        terms,
-        caps,
-        any::<bool>(),
-    )
+    (id, "\\PC{0,8}", proptest::option::of(0u32..6), 0u32..400, terms, caps, any::<bool>())
         .prop_map(
             |(event_id, name, sequence_number, pending_time, terms, caps, allow_repetitions)| {
                 OfferEvent {
