@@ -6,12 +6,14 @@
 //! tenant: tenant isolation is part of every query, not an afterthought of the caller.
 
 mod records;
+mod tracking;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use records::*;
+pub use tracking::*;
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 

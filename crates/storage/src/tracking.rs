@@ -1,0 +1,127 @@
+//! Clicks, conversions, conversion events and the postback event log.
+
+use chrono::{DateTime, Utc};
+use gokart_domain::Money;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A click on a partner tracking link, recorded before the redirect is answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClickRecord {
+    /// The `gk_click_id`.
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub offer_id: Uuid,
+    /// `None` for clicks on an unshared offer (the tenant's own tests).
+    pub partner_id: Option<Uuid>,
+    /// `pub_member_id`, or `pub_click_id` when no member id was given.
+    pub pub_member_id: String,
+    pub pub_click_id: Option<String>,
+    /// Every `pub_*` parameter given, by name.
+    pub pub_params: serde_json::Map<String, serde_json::Value>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl ClickRecord {
+    pub fn pub_param(&self, name: &str) -> Option<&str> {
+        self.pub_params.get(name).and_then(|v| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConversionStatus {
+    Pending,
+    Success,
+    Rejected,
+}
+
+impl ConversionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversionStatus::Pending => "Pending",
+            ConversionStatus::Success => "Success",
+            ConversionStatus::Rejected => "Rejected",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "Pending" => Some(ConversionStatus::Pending),
+            "Success" => Some(ConversionStatus::Success),
+            "Rejected" => Some(ConversionStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// One conversion per click (and so per offer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversionRecord {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub offer_id: Uuid,
+    pub click_id: Uuid,
+    pub partner_id: Option<Uuid>,
+    pub pub_member_id: String,
+    /// The status of the conversion as a whole (see the engine for how it follows its events).
+    pub status: ConversionStatus,
+    pub rejection_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One completed event of a conversion (the only one, for a SingleEvent offer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversionEventRecord {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub conversion_id: Uuid,
+    pub offer_id: Uuid,
+    pub click_id: Uuid,
+    pub partner_id: Option<Uuid>,
+    pub pub_member_id: String,
+    /// The offer's event id (empty for a SingleEvent offer).
+    pub event_id: String,
+    pub event_name: String,
+    pub sequence_number: Option<u32>,
+    /// What makes a repeat of a repeatable event distinct: empty for non-repeatable events, else
+    /// the MMP's conversion id or a fingerprint of the request. Unique with (click, event).
+    pub dedup_key: String,
+    pub status: ConversionStatus,
+    pub rejection_reason: Option<String>,
+    /// Whether it reserves budget and counts toward caps (`Pending` not held, or `Success`).
+    pub counted: bool,
+    pub revenue: Money,
+    pub reward: Money,
+    /// `cnv_amount` as the MMP sent it.
+    pub amount: Option<Money>,
+    pub currency: Option<String>,
+    /// The `{transaction_id}` partners see: one per conversion event, stable across retries.
+    pub transaction_id: Uuid,
+    /// The postback's parameters as received (the `cnv_*` values and the MMP's raw data).
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub completed_at: DateTime<Utc>,
+    /// When a `Pending` event with a pending time becomes `Success` by itself.
+    pub pending_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Every postback received, whatever its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostbackLogEntry {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub received_at: DateTime<Utc>,
+    pub method: String,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub http_status: u16,
+    /// `Success`, `Pending`, `Rejected`, `Duplicate`, `Unattributed`, or empty for 4xx/5xx.
+    pub status: String,
+    pub rejection_reason: Option<String>,
+    pub click_id: Option<String>,
+    pub conversion_id: Option<Uuid>,
+    pub conversion_event_id: Option<Uuid>,
+}
