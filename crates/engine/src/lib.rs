@@ -1,10 +1,16 @@
 //! gokart's use cases. Each takes its input already parsed, applies the domain rules inside one
 //! storage transaction, and returns what happened; HTTP, the CLI and the worker call these.
 
+pub mod catalog;
 pub mod clock;
+pub mod conversions;
 pub mod error;
+pub mod intake;
+pub mod offers;
+pub mod outbox;
 pub mod secrets;
 pub mod tenants;
+pub mod tracking;
 pub mod urls;
 
 use std::{

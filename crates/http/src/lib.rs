@@ -5,6 +5,7 @@
 pub mod api;
 mod auth;
 mod body;
+pub mod dashboard;
 mod envelope;
 mod error;
 mod host;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(api::routes())
+        .merge(dashboard::routes())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -5,6 +5,7 @@
 //! may write. Every method of the area traits takes the tenant id where the data belongs to a
 //! tenant: tenant isolation is part of every query, not an afterthought of the caller.
 
+mod delivery;
 mod records;
 mod tracking;
 
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub use delivery::*;
 pub use records::*;
 pub use tracking::*;
 
@@ -47,7 +49,7 @@ pub trait Store: Send + Sync + 'static {
 
 /// One transaction. Dropping it without `commit` rolls it back.
 #[async_trait]
-pub trait Tx: TenantTx + CatalogTx + Send {
+pub trait Tx: TenantTx + CatalogTx + TrackingTx + DeliveryTx + Send {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 

@@ -125,3 +125,7 @@ pub struct PostbackLogEntry {
     pub conversion_id: Option<Uuid>,
     pub conversion_event_id: Option<Uuid>,
 }
+
+/// Clicks, conversions, conversion events and the postback log.
+#[async_trait::async_trait]
+pub trait TrackingTx: Send {}

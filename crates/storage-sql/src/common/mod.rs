@@ -42,3 +42,5 @@ impl Tx for SqlTx {
 
 include!("tenants.rs");
 include!("catalog.rs");
+include!("tracking.rs");
+include!("delivery.rs");

@@ -1,0 +1,1 @@
+//! Back office directory items: advertisers, partners, categories, placements, age ranges, genders.

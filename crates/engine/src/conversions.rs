@@ -1,0 +1,1 @@
+//! The conversion engine: deciding conversion events, pending approval, status overrides.

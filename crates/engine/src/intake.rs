@@ -1,0 +1,1 @@
+//! Postback intake: authenticating MMP postbacks and logging every one.

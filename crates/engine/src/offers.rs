@@ -1,0 +1,1 @@
+//! Offers: create, update, pause, resume, clone, share, change history, the partner view.

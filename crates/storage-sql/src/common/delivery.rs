@@ -1,0 +1,4 @@
+// The delivery queue, attempts, partner postback and callback settings.
+
+#[async_trait]
+impl DeliveryTx for SqlTx {}

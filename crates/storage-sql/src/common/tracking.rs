@@ -1,0 +1,4 @@
+// Clicks, conversions, conversion events and the postback log.
+
+#[async_trait]
+impl TrackingTx for SqlTx {}
