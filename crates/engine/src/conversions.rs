@@ -131,7 +131,7 @@ pub fn match_event<'a>(offer: &'a Offer, event_id: Option<&str>) -> Option<&'a O
 /// fingerprint of the request's parameters (so only an identical retry is a duplicate).
 fn dedup_key(params: &PostbackParams) -> String {
     if let Some(id) = params.cnv_conversion_id() {
-        return format!("id:{id}");
+        return format!("id:{}", storable(id));
     }
     let mut hash = Sha256::new();
     for (key, value) in params.iter().filter(|(key, _)| *key != "signature") {
@@ -141,6 +141,11 @@ fn dedup_key(params: &PostbackParams) -> String {
         hash.update([0]);
     }
     format!("fp:{}", hex::encode(hash.finalize()))
+}
+
+/// Text from outside as it can be stored: PostgreSQL's TEXT refuses NUL characters.
+pub(crate) fn storable(text: &str) -> String {
+    text.replace('\0', "")
 }
 
 pub(crate) fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -242,7 +247,7 @@ impl Engine {
         };
         let event_id = match &terms {
             Some(terms) => terms.event_id.clone(),
-            None => params.cnv_event_id().unwrap_or_default().to_owned(),
+            None => storable(params.cnv_event_id().unwrap_or_default()),
         };
         let key = if terms.as_ref().is_some_and(|t| t.repeatable) {
             dedup_key(params)
@@ -295,7 +300,7 @@ impl Engine {
             revenue: terms.revenue,
             reward: terms.reward,
             amount,
-            currency: params.cnv_currency().map(str::to_owned),
+            currency: params.cnv_currency().map(storable),
             transaction_id: Uuid::new_v4(),
             params: params.raw(),
             completed_at: now,

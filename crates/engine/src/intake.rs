@@ -136,7 +136,9 @@ impl Engine {
     ) -> Result<(), StorageError> {
         let click_id = match postback.params.gk_click_id() {
             ClickIdParam::Absent => None,
-            ClickIdParam::Invalid(text) => Some(text.chars().take(64).collect()),
+            ClickIdParam::Invalid(text) => {
+                Some(crate::conversions::storable(text).chars().take(64).collect())
+            }
             ClickIdParam::Valid(id) => Some(id.to_string()),
         };
         tx.insert_postback_log(&PostbackLogEntry {

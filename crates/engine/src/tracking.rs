@@ -12,7 +12,10 @@ use gokart_storage::{ClickRecord, CountedScope, OfferRecord, TenantRecord, Tx};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::{conversions::day_start, Engine, EngineError};
+use crate::{
+    conversions::{day_start, storable},
+    Engine, EngineError,
+};
 
 /// Most `pub_*` parameters kept per click, and the longest value kept.
 const MAX_PUB_PARAMS: usize = 64;
@@ -105,7 +108,7 @@ impl Engine {
             pub_click_id,
             pub_params,
             ip: request.ip.clone(),
-            user_agent: request.user_agent.as_deref().map(|ua| bounded(ua).to_owned()),
+            user_agent: request.user_agent.as_deref().map(|ua| storable(bounded(ua))),
             created_at: now,
         };
         if record {
@@ -140,8 +143,9 @@ async fn out_of_budget(
 fn pub_params(query: &[(String, String)]) -> Map<String, Value> {
     let mut params = Map::new();
     for (key, value) in query {
-        let value = value.trim();
-        if !key.starts_with("pub_") || value.is_empty() || params.contains_key(key.as_str()) {
+        let (key, value) = (storable(key), storable(value));
+        let (key, value) = (key.as_str(), value.trim());
+        if !key.starts_with("pub_") || value.is_empty() || params.contains_key(key) {
             continue;
         }
         if params.len() >= MAX_PUB_PARAMS {

@@ -342,6 +342,9 @@ async fn bad_input_is_never_a_server_error() {
             .unwrap();
         assert!(!response.status().is_server_error(), "{content_type}");
     }
+    // NUL characters (which PostgreSQL's TEXT refuses) in a click are dropped, not a 5xx.
+    let (status, _) = tracking_support::click(&app, "brownboots", offer, "pub_member_id=a%00b&pub_sub_1=%00").await;
+    assert_eq!(status, StatusCode::FOUND);
     // The tables survived the SQL-looking values.
     let again = click_id(&app, "brownboots", offer, "m2").await;
     let (status, _) = mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(again, "Install", None)).await;
