@@ -167,7 +167,8 @@ fn conversion_status(events: &[ConversionEventRecord]) -> (ConversionStatus, Opt
         return (ConversionStatus::Success, None);
     }
     if !events.is_empty() && events.iter().all(|e| e.status == ConversionStatus::Rejected) {
-        let reason = events.iter().max_by_key(|e| e.updated_at).and_then(|e| e.rejection_reason.clone());
+        let reason =
+            events.iter().max_by_key(|e| e.updated_at).and_then(|e| e.rejection_reason.clone());
         return (ConversionStatus::Rejected, reason);
     }
     (ConversionStatus::Pending, None)
@@ -241,9 +242,8 @@ impl Engine {
         let offer = case.offer.offer.clone();
         let terms = match offer.spec.offer_type {
             OfferType::SingleEvent => Some(EventTerms::single(&offer, amount)),
-            OfferType::MultiEvent => {
-                match_event(&offer, params.cnv_event_id()).map(|e| EventTerms::multi(&offer, e, amount))
-            }
+            OfferType::MultiEvent => match_event(&offer, params.cnv_event_id())
+                .map(|e| EventTerms::multi(&offer, e, amount)),
         };
         let event_id = match &terms {
             Some(terms) => terms.event_id.clone(),
@@ -254,7 +254,9 @@ impl Engine {
         } else {
             String::new()
         };
-        if let Some(existing) = case.events.iter().find(|e| e.event_id == event_id && e.dedup_key == key) {
+        if let Some(existing) =
+            case.events.iter().find(|e| e.event_id == event_id && e.dedup_key == key)
+        {
             return Ok(Decision {
                 status: "Duplicate",
                 rejection_reason: None,
@@ -359,11 +361,24 @@ impl Engine {
             created_at: now,
             updated_at: now,
         });
-        Ok(Case { tenant, offer, click, conversion, conversion_stored, events, changes: Vec::new() })
+        Ok(Case {
+            tenant,
+            offer,
+            click,
+            conversion,
+            conversion_stored,
+            events,
+            changes: Vec::new(),
+        })
     }
 
     /// Writes the conversion's status and enqueues the deliveries of every change.
-    async fn close_case(&self, tx: &mut dyn Tx, mut case: Case<'_>, now: DateTime<Utc>) -> EngineResult<()> {
+    async fn close_case(
+        &self,
+        tx: &mut dyn Tx,
+        mut case: Case<'_>,
+        now: DateTime<Utc>,
+    ) -> EngineResult<()> {
         let (status, reason) = conversion_status(&case.events);
         if status != case.conversion.status || reason != case.conversion.rejection_reason {
             case.conversion.status = status;
@@ -397,7 +412,12 @@ impl Engine {
         let offer = &case.offer.offer;
         if !offer.spec.allow_repeat_conversions
             && tx
-                .member_counted_elsewhere(case.tenant.id, offer.id, &case.click.pub_member_id, case.click.id)
+                .member_counted_elsewhere(
+                    case.tenant.id,
+                    offer.id,
+                    &case.click.pub_member_id,
+                    case.click.id,
+                )
                 .await?
         {
             return Ok(Verdict::Rejected(reasons::ALREADY_COMPLETED.into()));
@@ -465,16 +485,24 @@ impl Engine {
 
     /// Decides held events whose predecessors have now counted (or can no longer count), in
     /// sequence order, until nothing changes: one decision can release the next.
-    async fn settle_held(&self, tx: &mut dyn Tx, case: &mut Case<'_>, now: DateTime<Utc>) -> EngineResult<()> {
+    async fn settle_held(
+        &self,
+        tx: &mut dyn Tx,
+        case: &mut Case<'_>,
+        now: DateTime<Utc>,
+    ) -> EngineResult<()> {
         loop {
-            let mut held: Vec<usize> = (0..case.events.len()).filter(|i| is_held(&case.events[*i])).collect();
+            let mut held: Vec<usize> =
+                (0..case.events.len()).filter(|i| is_held(&case.events[*i])).collect();
             held.sort_by_key(|i| case.events[*i].sequence_number);
             let mut changed = false;
             for index in held {
                 let k = case.events[index].sequence_number.unwrap_or(0);
                 let verdict = match predecessors(&case.events, k) {
                     Predecessors::Waiting => continue,
-                    Predecessors::Rejected => Verdict::Rejected(reasons::PREVIOUS_EVENT_REJECTED.into()),
+                    Predecessors::Rejected => {
+                        Verdict::Rejected(reasons::PREVIOUS_EVENT_REJECTED.into())
+                    }
                     Predecessors::AllCounted => {
                         let terms = self.terms_of(case, &case.events[index]);
                         let completed_at = case.events[index].completed_at;
@@ -586,14 +614,17 @@ impl Engine {
         let click = tx.click(tenant.id, conversion.click_id).await?.ok_or(EngineError::NotFound)?;
         let mut case = self.open_case(tx.as_mut(), tenant, click).await?;
         let targets: Vec<usize> = match event_id {
-            Some(id) => vec![case.events.iter().position(|e| e.id == id).ok_or(EngineError::NotFound)?],
+            Some(id) => {
+                vec![case.events.iter().position(|e| e.id == id).ok_or(EngineError::NotFound)?]
+            }
             None => (0..case.events.len()).collect(),
         };
         for index in targets {
             let event = &mut case.events[index];
             let previous = event.status;
             let was_counted = event.counted;
-            let new_reason = if status == ConversionStatus::Rejected { reason.clone() } else { None };
+            let new_reason =
+                if status == ConversionStatus::Rejected { reason.clone() } else { None };
             if previous == status && event.rejection_reason == new_reason {
                 continue;
             }
@@ -772,11 +803,17 @@ fn conversion_filter(query: ConversionQuery) -> EngineResult<gokart_storage::Con
         return Err(EngineError::Invalid(problems));
     };
     if to < from {
-        return Err(EngineError::invalid("user_completed_at_to", "must not be before user_completed_at_from"));
+        return Err(EngineError::invalid(
+            "user_completed_at_to",
+            "must not be before user_completed_at_from",
+        ));
     }
     let limit = from.checked_add_months(chrono::Months::new(3)).unwrap_or(from);
     if to > limit {
-        return Err(EngineError::invalid("user_completed_at_to", "the range may span at most 3 months"));
+        return Err(EngineError::invalid(
+            "user_completed_at_to",
+            "the range may span at most 3 months",
+        ));
     }
     Ok(gokart_storage::ConversionFilter {
         from,

@@ -70,8 +70,11 @@ pub async fn run(args: Simulate) -> anyhow::Result<()> {
         };
         let url = gokart_mmp::postback_params(args.mmp, &input)
             .iter()
-            .fold(args.postback_url.clone(), |url, (key, value)| append_query_param(&url, key, value));
-        let response = client.get(&url).send().await.with_context(|| format!("sending {event_id}"))?;
+            .fold(args.postback_url.clone(), |url, (key, value)| {
+                append_query_param(&url, key, value)
+            });
+        let response =
+            client.get(&url).send().await.with_context(|| format!("sending {event_id}"))?;
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         let data = serde_json::from_str::<serde_json::Value>(&body)
@@ -85,9 +88,11 @@ pub async fn run(args: Simulate) -> anyhow::Result<()> {
 /// The click id the redirect carries: the MMP's own parameter, else `gk_click_id`, else any
 /// UUID value in the link (for a `{gk_click_id}` placed under another name).
 fn click_id_in(location: &str, mmp: Mmp) -> anyhow::Result<Uuid> {
-    let url = Url::parse(location).with_context(|| format!("the redirect {location:?} is not a URL"))?;
+    let url =
+        Url::parse(location).with_context(|| format!("the redirect {location:?} is not a URL"))?;
     let preferred = mmp.tracking_system().click_id_parameter().unwrap_or("gk_click_id");
-    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let pairs: Vec<(String, String)> =
+        url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     [preferred, "gk_click_id"]
         .iter()
         .find_map(|name| pairs.iter().find(|(key, _)| key == name))

@@ -18,9 +18,11 @@ const BASE: &str = "/api/v1/sdk-conversion-system/conversions";
 async fn pending_time_ends_in_success() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("brownboots").await;
-    let offer = create_offer(&app, "brownboots", single_offer(json!({ "pendingTime": 3 })), None).await;
+    let offer =
+        create_offer(&app, "brownboots", single_offer(json!({ "pendingTime": 3 })), None).await;
     let click = click_id(&app, "brownboots", offer, "m1").await;
-    let (_, data) = mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(click, "Install", None)).await;
+    let (_, data) =
+        mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(click, "Install", None)).await;
     assert_eq!(data["status"], "Pending");
     assert_eq!(data["rejectionReason"], json!(null));
     // Pending events reserve budget.
@@ -50,17 +52,26 @@ async fn manual_rewarding_waits_for_a_person_and_overrides_keep_the_budget_in_st
     spec["manualRewarding"] = json!(true);
     let offer = create_offer(&app, "brownboots", spec, None).await;
     let click = click_id(&app, "brownboots", offer, "m1").await;
-    let (_, install) = mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(click, "Install", None)).await;
-    let (_, level) = mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(click, "s2s_level 200", None)).await;
-    assert_eq!((install["status"].as_str(), level["status"].as_str()), (Some("Pending"), Some("Pending")));
+    let (_, install) =
+        mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(click, "Install", None)).await;
+    let (_, level) =
+        mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(click, "s2s_level 200", None)).await;
+    assert_eq!(
+        (install["status"].as_str(), level["status"].as_str()),
+        (Some("Pending"), Some("Pending"))
+    );
     app.clock.advance(Duration::days(400));
     app.engine.approve_due(app.engine.now()).await.unwrap();
     let id = install["conversionId"].as_str().unwrap();
-    assert_eq!(conversion_detail(&app, &tenant, &install["conversionId"]).await["status"], "Pending");
+    assert_eq!(
+        conversion_detail(&app, &tenant, &install["conversionId"]).await["status"],
+        "Pending"
+    );
 
     // Approve one event by hand.
     let event = install["conversionEventId"].as_str().unwrap();
-    let (status, body) = tenant.patch(&app, &format!("{BASE}/{id}/{event}/status?status=Success")).await;
+    let (status, body) =
+        tenant.patch(&app, &format!("{BASE}/{id}/{event}/status?status=Success")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(event_status(&body["data"], "Install"), ("Success".into(), None));
     assert_eq!(body["data"]["status"], "Success");
@@ -68,7 +79,11 @@ async fn manual_rewarding_waits_for_a_person_and_overrides_keep_the_budget_in_st
     // Reject the whole conversion with a reason in a JSON body: the budget is given back.
     assert_eq!(offer_spent(&app, "brownboots", offer).await, Money::parse("3.5").unwrap());
     let response = app
-        .request(reqwest::Method::PATCH, "brownboots", &format!("{BASE}/{id}/status?status=Rejected"))
+        .request(
+            reqwest::Method::PATCH,
+            "brownboots",
+            &format!("{BASE}/{id}/status?status=Rejected"),
+        )
         .header("Authorization", format!("ApiToken {}", tenant.token))
         .json(&json!({ "reason": "Fraudulent device" }))
         .send()
@@ -77,11 +92,15 @@ async fn manual_rewarding_waits_for_a_person_and_overrides_keep_the_budget_in_st
     let (status, body) = common::read(response).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["status"], "Rejected");
-    assert_eq!(event_status(&body["data"], "s2s_level 200"), ("Rejected".into(), Some("Fraudulent device".into())));
+    assert_eq!(
+        event_status(&body["data"], "s2s_level 200"),
+        ("Rejected".into(), Some("Fraudulent device".into()))
+    );
     assert_eq!(offer_spent(&app, "brownboots", offer).await, Money::ZERO);
 
     // And back to Success (any direction).
-    let (status, body) = tenant.patch(&app, &format!("{BASE}/{id}/status?status=Success&reason=appeal")).await;
+    let (status, body) =
+        tenant.patch(&app, &format!("{BASE}/{id}/status?status=Success&reason=appeal")).await;
     assert_eq!((status, body["data"]["status"].as_str()), (StatusCode::OK, Some("Success")));
     assert_eq!(offer_spent(&app, "brownboots", offer).await, Money::parse("3.5").unwrap());
 
@@ -102,28 +121,38 @@ async fn manual_rewarding_waits_for_a_person_and_overrides_keep_the_budget_in_st
     // Another tenant sees nothing.
     let other = app.tenant("othertenant").await;
     assert_eq!(other.get(&app, &format!("{BASE}/{id}")).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(other.patch(&app, &format!("{BASE}/{id}/status?status=Success")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        other.patch(&app, &format!("{BASE}/{id}/status?status=Success")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn an_override_releases_held_events() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("brownboots").await;
-    let offer = create_offer(&app, "brownboots", game_offer("Adjust", "https://app.adjust.com/abc"), None).await;
+    let offer =
+        create_offer(&app, "brownboots", game_offer("Adjust", "https://app.adjust.com/abc"), None)
+            .await;
     let click = click_id(&app, "brownboots", offer, "m1").await;
     let mut fraud = conversion(click, "Install", None);
     fraud.rejected_reason = Some("ctit_anomalies".into());
     let (_, install) = mmp_postback(&app, &tenant, Mmp::AppsFlyer, &fraud).await;
     assert_eq!(install["rejectionReason"], "ctit_anomalies");
-    let (_, level) = mmp_postback(&app, &tenant, Mmp::AppsFlyer, &conversion(click, "s2s_level 200", None)).await;
+    let (_, level) =
+        mmp_postback(&app, &tenant, Mmp::AppsFlyer, &conversion(click, "s2s_level 200", None))
+            .await;
     assert_eq!(level["rejectionReason"], "PreviousEventRejected");
-    let (_, top) = mmp_postback(&app, &tenant, Mmp::AppsFlyer, &conversion(click, "s2s_level 400", None)).await;
+    let (_, top) =
+        mmp_postback(&app, &tenant, Mmp::AppsFlyer, &conversion(click, "s2s_level 400", None))
+            .await;
     assert_eq!(top["rejectionReason"], "PreviousEventRejected");
 
     // Level 200 is approved by hand while the install stays rejected: 400 still cannot count.
     let id = install["conversionId"].as_str().unwrap();
     let level_id = level["conversionEventId"].as_str().unwrap();
-    let (status, body) = tenant.patch(&app, &format!("{BASE}/{id}/{level_id}/status?status=Success")).await;
+    let (status, body) =
+        tenant.patch(&app, &format!("{BASE}/{id}/{level_id}/status?status=Success")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["status"], "Success");
 }
@@ -139,7 +168,8 @@ async fn revshare_pays_a_share_of_the_amount() {
     let offer = create_offer(&app, "brownboots", spec, None).await;
     let click = click_id(&app, "brownboots", offer, "m1").await;
     let (_, data) =
-        mmp_postback(&app, &tenant, Mmp::AppsFlyer, &conversion(click, "purchase", Some("9.99"))).await;
+        mmp_postback(&app, &tenant, Mmp::AppsFlyer, &conversion(click, "purchase", Some("9.99")))
+            .await;
     assert_eq!(data["status"], "Success", "{data}");
     let detail = conversion_detail(&app, &tenant, &data["conversionId"]).await;
     let event = &detail["conversionEvents"][0];
@@ -155,7 +185,8 @@ async fn the_list_needs_a_range_of_at_most_three_months_and_filters() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("brownboots").await;
     let first = create_offer(&app, "brownboots", single_offer(json!({})), None).await;
-    let second = create_offer(&app, "brownboots", single_offer(json!({ "dailyCap": 0 })), None).await;
+    let second =
+        create_offer(&app, "brownboots", single_offer(json!({ "dailyCap": 0 })), None).await;
     for (offer, member) in [(first, "alice"), (first, "bob"), (second, "carol")] {
         let click = click_id(&app, "brownboots", offer, member).await;
         mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(click, "Install", None)).await;
@@ -198,7 +229,10 @@ async fn the_list_needs_a_range_of_at_most_three_months_and_filters() {
     }
     // Outside the range, nothing.
     let (_, body) = tenant
-        .get(&app, &format!("{BASE}?user_completed_at_from=2026-10-01&user_completed_at_to=2026-10-31"))
+        .get(
+            &app,
+            &format!("{BASE}?user_completed_at_from=2026-10-01&user_completed_at_to=2026-10-31"),
+        )
         .await;
     assert_eq!(body["data"]["totalCount"], 0);
 }

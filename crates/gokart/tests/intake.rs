@@ -23,7 +23,8 @@ async fn end_to_end(mmp: Mmp, system: &str, link: &str, parameter: &str) {
     let partner = create_partner(&app, "brownboots").await;
     let offer = create_offer(&app, "brownboots", game_offer(system, link), Some(partner)).await;
 
-    let (status, location) = click(&app, "brownboots", offer, "pub_member_id=m1&pub_click_id=c1").await;
+    let (status, location) =
+        click(&app, "brownboots", offer, "pub_member_id=m1&pub_click_id=c1").await;
     assert_eq!(status, StatusCode::FOUND);
     let location = url::Url::parse(&location.unwrap()).unwrap();
     let click: Uuid = location
@@ -32,14 +33,16 @@ async fn end_to_end(mmp: Mmp, system: &str, link: &str, parameter: &str) {
         .map(|(_, value)| value.parse().unwrap())
         .unwrap_or_else(|| panic!("{parameter} in {location}"));
 
-    let (status, install) = mmp_postback(&app, &tenant, mmp, &conversion(click, "Install", None)).await;
+    let (status, install) =
+        mmp_postback(&app, &tenant, mmp, &conversion(click, "Install", None)).await;
     assert_eq!(status, StatusCode::OK, "{install}");
     assert_eq!(install["status"], "Success", "{install}");
     assert!(install["conversionEventId"].is_string());
     let conversion_id = install["conversionId"].clone();
 
     for level in ["s2s_level 200", "s2s_level 400"] {
-        let (status, data) = mmp_postback(&app, &tenant, mmp, &conversion(click, level, None)).await;
+        let (status, data) =
+            mmp_postback(&app, &tenant, mmp, &conversion(click, level, None)).await;
         assert_eq!((status, data["status"].as_str()), (StatusCode::OK, Some("Success")), "{data}");
         assert_eq!(data["conversionId"], conversion_id, "one conversion per click");
     }
@@ -61,7 +64,8 @@ async fn end_to_end(mmp: Mmp, system: &str, link: &str, parameter: &str) {
     assert_eq!(bought["eventName"], "Make a purchase");
     assert_eq!(offer_spent(&app, "brownboots", offer).await, Money::parse("10.75").unwrap());
 
-    let (status, log) = tenant.get(&app, "/api/v1/postback-log?from=2026-11-22&to=2026-11-22").await;
+    let (status, log) =
+        tenant.get(&app, "/api/v1/postback-log?from=2026-11-22&to=2026-11-22").await;
     assert_eq!(status, StatusCode::OK, "{log}");
     assert_eq!(log["data"]["totalCount"], 4);
     let newest = &log["data"]["items"][0];
@@ -155,7 +159,9 @@ async fn retries_are_duplicates_and_repeatable_events_count_each_conversion() {
         assert_eq!(again["conversionEventId"], answers[0]["conversionEventId"]);
     }
     // A case-insensitive event id matches the only event it can mean.
-    let (_, level) = mmp_postback(&app, &tenant, Mmp::AppsFlyer, &conversion(click, "S2S_LEVEL 200", None)).await;
+    let (_, level) =
+        mmp_postback(&app, &tenant, Mmp::AppsFlyer, &conversion(click, "S2S_LEVEL 200", None))
+            .await;
     assert_eq!(level["status"], "Success", "{level}");
 
     let mut first = conversion(click, "purchase", Some("1.99"));
@@ -167,12 +173,17 @@ async fn retries_are_duplicates_and_repeatable_events_count_each_conversion() {
         assert_eq!(data["status"], expected, "{data}");
     }
     // Without a conversion id only an identical request is a duplicate.
-    let anonymous = [("gk_click_id".to_owned(), click.to_string()), ("cnv_event_id".into(), "purchase".into())];
+    let anonymous =
+        [("gk_click_id".to_owned(), click.to_string()), ("cnv_event_id".into(), "purchase".into())];
     assert_eq!(postback(&app, &tenant, &anonymous).await.1["data"]["status"], "Success");
     assert_eq!(postback(&app, &tenant, &anonymous).await.1["data"]["status"], "Duplicate");
 
-    let (_, unknown) = mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(click, "level_999", None)).await;
-    assert_eq!((unknown["status"].as_str(), unknown["rejectionReason"].as_str()), (Some("Rejected"), Some("UnknownEvent")));
+    let (_, unknown) =
+        mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(click, "level_999", None)).await;
+    assert_eq!(
+        (unknown["status"].as_str(), unknown["rejectionReason"].as_str()),
+        (Some("Rejected"), Some("UnknownEvent"))
+    );
 
     let detail = conversion_detail(&app, &tenant, &answers[0]["conversionId"]).await;
     assert_eq!(detail["conversionEvents"].as_array().unwrap().len(), 6);
@@ -183,13 +194,21 @@ async fn a_member_completes_an_offer_once_unless_repeats_are_allowed() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("brownboots").await;
     let once = create_offer(&app, "brownboots", single_offer(json!({})), None).await;
-    let again = create_offer(&app, "brownboots", single_offer(json!({ "allowRepeatConversions": true })), None).await;
+    let again = create_offer(
+        &app,
+        "brownboots",
+        single_offer(json!({ "allowRepeatConversions": true })),
+        None,
+    )
+    .await;
     for (offer, second_status) in [(once, "Rejected"), (again, "Success")] {
         let first = click_id(&app, "brownboots", offer, "same-member").await;
         let second = click_id(&app, "brownboots", offer, "same-member").await;
-        let (_, a) = mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(first, "Install", None)).await;
+        let (_, a) =
+            mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(first, "Install", None)).await;
         assert_eq!(a["status"], "Success");
-        let (_, b) = mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(second, "Install", None)).await;
+        let (_, b) =
+            mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(second, "Install", None)).await;
         assert_eq!(b["status"], second_status, "{b}");
         if second_status == "Rejected" {
             assert_eq!(b["rejectionReason"], "AlreadyCompleted");
@@ -228,13 +247,15 @@ async fn two_hundred_at_once(spec: Value, reason: &str) {
     assert_eq!(spent, Money::whole(100));
     // Out of budget (or capped), the offer stops taking clicks only for the budget.
     let (status, _) = click(&app, "brownboots", offer, "pub_member_id=late").await;
-    let expected = if reason == "BudgetExhausted" { StatusCode::FORBIDDEN } else { StatusCode::FOUND };
+    let expected =
+        if reason == "BudgetExhausted" { StatusCode::FORBIDDEN } else { StatusCode::FOUND };
     assert_eq!(status, expected);
 }
 
 #[tokio::test]
 async fn concurrent_postbacks_never_overspend_the_budget() {
-    two_hundred_at_once(single_offer(json!({ "budget": { "total": 100 } })), "BudgetExhausted").await;
+    two_hundred_at_once(single_offer(json!({ "budget": { "total": 100 } })), "BudgetExhausted")
+        .await;
 }
 
 #[tokio::test]
@@ -249,27 +270,39 @@ async fn answers_for_bad_credentials_unknown_clicks_and_organic_traffic() {
     let click = click_id(&app, "brownboots", offer, "m1").await;
     let segment = tenant.segment.trim_end_matches('/');
 
-    let bad_signature = format!("/api/v1/{segment}/?signature=wrong&gk_click_id={click}&cnv_event_id=Install");
+    let bad_signature =
+        format!("/api/v1/{segment}/?signature=wrong&gk_click_id={click}&cnv_event_id=Install");
     let no_signature = format!("/api/v1/{segment}?gk_click_id={click}&cnv_event_id=Install");
     let bad_segment = format!("/api/v1/a/b/c/?signature={}&gk_click_id={click}", tenant.signature);
     for path in [&bad_signature, &no_signature, &bad_segment] {
-        let (status, body) = common::read(app.request(Method::GET, "brownboots", path).send().await.unwrap()).await;
+        let (status, body) =
+            common::read(app.request(Method::GET, "brownboots", path).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
     }
     // Other tenants' credentials and clicks are someone else's.
     let other = app.tenant("othertenant").await;
-    let foreign = [("gk_click_id".to_owned(), click.to_string()), ("cnv_event_id".into(), "Install".into())];
+    let foreign =
+        [("gk_click_id".to_owned(), click.to_string()), ("cnv_event_id".into(), "Install".into())];
     assert_eq!(postback(&app, &other, &foreign).await.0, StatusCode::NOT_FOUND);
     let path = format!("{}&gk_click_id={click}", postback_path(&other));
-    let (status, _) = common::read(app.request(Method::GET, "brownboots", &path).send().await.unwrap()).await;
+    let (status, _) =
+        common::read(app.request(Method::GET, "brownboots", &path).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let unknown = [("gk_click_id".to_owned(), Uuid::new_v4().to_string())];
     assert_eq!(postback(&app, &tenant, &unknown).await.0, StatusCode::NOT_FOUND);
-    let (status, organic) = postback(&app, &tenant, &[("cnv_event_id".into(), "Install".into())]).await;
-    assert_eq!((status, organic["data"]["status"].as_str()), (StatusCode::OK, Some("Unattributed")));
-    let (status, macro_only) = postback(&app, &tenant, &[("gk_click_id".into(), "{gk_click_id}".into())]).await;
-    assert_eq!((status, macro_only["data"]["status"].as_str()), (StatusCode::OK, Some("Unattributed")));
+    let (status, organic) =
+        postback(&app, &tenant, &[("cnv_event_id".into(), "Install".into())]).await;
+    assert_eq!(
+        (status, organic["data"]["status"].as_str()),
+        (StatusCode::OK, Some("Unattributed"))
+    );
+    let (status, macro_only) =
+        postback(&app, &tenant, &[("gk_click_id".into(), "{gk_click_id}".into())]).await;
+    assert_eq!(
+        (status, macro_only["data"]["status"].as_str()),
+        (StatusCode::OK, Some("Unattributed"))
+    );
 
     // POST with a form body and with a JSON body; the trailing slash is optional.
     let url = format!("/api/v1/{segment}");
@@ -282,15 +315,32 @@ async fn answers_for_bad_credentials_unknown_clicks_and_organic_traffic() {
         .await
         .unwrap();
     let (status, body) = common::read(response).await;
-    assert_eq!((status, body["data"]["status"].as_str()), (StatusCode::OK, Some("Success")), "{body}");
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (StatusCode::OK, Some("Success")),
+        "{body}"
+    );
     let json_body = json!({ "signature": tenant.signature, "gk_click_id": click.to_string(), "cnv_event_id": "s2s_level 200" });
-    let response = app.request(Method::POST, "brownboots", &format!("{url}/")).json(&json_body).send().await.unwrap();
+    let response = app
+        .request(Method::POST, "brownboots", &format!("{url}/"))
+        .json(&json_body)
+        .send()
+        .await
+        .unwrap();
     let (status, body) = common::read(response).await;
-    assert_eq!((status, body["data"]["status"].as_str()), (StatusCode::OK, Some("Success")), "{body}");
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (StatusCode::OK, Some("Success")),
+        "{body}"
+    );
 
     let (_, log) = tenant.get(&app, "/api/v1/postback-log?page_size=100").await;
-    let statuses: Vec<u64> =
-        log["data"]["items"].as_array().unwrap().iter().map(|e| e["httpStatus"].as_u64().unwrap()).collect();
+    let statuses: Vec<u64> = log["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["httpStatus"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 4, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 404).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 4, "{statuses:?}");
@@ -343,17 +393,23 @@ async fn bad_input_is_never_a_server_error() {
         assert!(!response.status().is_server_error(), "{content_type}");
     }
     // NUL characters (which PostgreSQL's TEXT refuses) in a click are dropped, not a 5xx.
-    let (status, _) = tracking_support::click(&app, "brownboots", offer, "pub_member_id=a%00b&pub_sub_1=%00").await;
+    let (status, _) =
+        tracking_support::click(&app, "brownboots", offer, "pub_member_id=a%00b&pub_sub_1=%00")
+            .await;
     assert_eq!(status, StatusCode::FOUND);
     // The tables survived the SQL-looking values.
     let again = click_id(&app, "brownboots", offer, "m2").await;
-    let (status, _) = mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(again, "Install", None)).await;
+    let (status, _) =
+        mmp_postback(&app, &tenant, Mmp::Adjust, &conversion(again, "Install", None)).await;
     assert_eq!(status, StatusCode::OK);
 }
 
 #[test]
 fn random_query_strings_never_make_a_server_error() {
-    use proptest::{prelude::*, test_runner::{Config, TestRunner}};
+    use proptest::{
+        prelude::*,
+        test_runner::{Config, TestRunner},
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let (app, tenant) = runtime.block_on(async {
         let app = TestApp::spawn().await;

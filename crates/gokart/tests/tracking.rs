@@ -107,7 +107,8 @@ async fn refused_clicks_get_a_plain_page_and_no_redirect() {
     app.tenant("brownboots").await;
     let link = "https://app.adjust.com/abc123";
     let mut spec = game_offer("Adjust", link);
-    spec["targeting"] = json!({ "genders": ["female"], "ageFrom": 18, "ageTo": 35, "countries": ["US", "ZA"] });
+    spec["targeting"] =
+        json!({ "genders": ["female"], "ageFrom": 18, "ageTo": 35, "countries": ["US", "ZA"] });
     let offer = create_offer(&app, "brownboots", spec, None).await;
 
     let cases = [
@@ -118,7 +119,12 @@ async fn refused_clicks_get_a_plain_page_and_no_redirect() {
         (offer.to_string(), "pub_member_id=m&pub_gender=male", StatusCode::FORBIDDEN, "gender"),
         (offer.to_string(), "pub_member_id=m&pub_age=17", StatusCode::FORBIDDEN, "age"),
         (offer.to_string(), "pub_member_id=m&pub_age=abc", StatusCode::FORBIDDEN, "age"),
-        (offer.to_string(), "pub_member_id=m&pub_geo_country=FRA", StatusCode::FORBIDDEN, "country"),
+        (
+            offer.to_string(),
+            "pub_member_id=m&pub_geo_country=FRA",
+            StatusCode::FORBIDDEN,
+            "country",
+        ),
     ];
     for (id, query, expected, words) in cases {
         let path = format!("/api/v1/offer-link/redirect/{id}?{query}");
@@ -130,8 +136,13 @@ async fn refused_clicks_get_a_plain_page_and_no_redirect() {
         assert!(text.contains(words), "{path}: {text}");
     }
     // Matching targeting values pass (alpha-3 and any case).
-    let (status, _) =
-        click(&app, "brownboots", offer, "pub_member_id=m&pub_gender=Female&pub_age=20&pub_geo_country=zaf").await;
+    let (status, _) = click(
+        &app,
+        "brownboots",
+        offer,
+        "pub_member_id=m&pub_gender=Female&pub_age=20&pub_geo_country=zaf",
+    )
+    .await;
     assert_eq!(status, StatusCode::FOUND);
 
     set_offer_status(&app, "brownboots", offer, OfferStatus::Pending).await;
@@ -166,7 +177,11 @@ async fn an_offer_out_of_budget_takes_no_clicks() {
     tx.add_offer_spent(tenant_id, offer, Money::whole(10)).await.unwrap();
     tx.commit().await.unwrap();
     let response = app
-        .request(Method::GET, "brownboots", &format!("/api/v1/offer-link/redirect/{offer}?pub_member_id=m"))
+        .request(
+            Method::GET,
+            "brownboots",
+            &format!("/api/v1/offer-link/redirect/{offer}?pub_member_id=m"),
+        )
         .send()
         .await
         .unwrap();
@@ -178,7 +193,9 @@ async fn an_offer_out_of_budget_takes_no_clicks() {
 async fn head_checks_the_link_but_records_nothing() {
     let app = TestApp::spawn().await;
     app.tenant("brownboots").await;
-    let offer = create_offer(&app, "brownboots", game_offer("Adjust", "https://app.adjust.com/a"), None).await;
+    let offer =
+        create_offer(&app, "brownboots", game_offer("Adjust", "https://app.adjust.com/a"), None)
+            .await;
     let path = format!("/api/v1/offer-link/redirect/{offer}?pub_member_id=m");
     let response = app.request(Method::HEAD, "brownboots", &path).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);

@@ -195,8 +195,7 @@ pub trait TrackingTx: Send {
         scope: CountedScope<'_>,
     ) -> Result<u64>;
     /// The revenue of the counted events `scope` holds (daily budget).
-    async fn counted_revenue(&mut self, tenant_id: Uuid, scope: CountedScope<'_>)
-        -> Result<Money>;
+    async fn counted_revenue(&mut self, tenant_id: Uuid, scope: CountedScope<'_>) -> Result<Money>;
     /// Whether the member has a counted event on the offer through a click other than `click_id`.
     async fn member_counted_elsewhere(
         &mut self,
@@ -206,8 +205,12 @@ pub trait TrackingTx: Send {
         click_id: Uuid,
     ) -> Result<bool>;
     /// `offers.spent += delta` (negative to give budget back).
-    async fn add_offer_spent(&mut self, tenant_id: Uuid, offer_id: Uuid, delta: Money)
-        -> Result<()>;
+    async fn add_offer_spent(
+        &mut self,
+        tenant_id: Uuid,
+        offer_id: Uuid,
+        delta: Money,
+    ) -> Result<()>;
     /// Pending events of every tenant whose pending time ended at or before `now` (a system job,
     /// so not scoped to one tenant), oldest first.
     async fn due_pending_events(

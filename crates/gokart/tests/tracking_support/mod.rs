@@ -119,17 +119,16 @@ pub async fn click(
 ) -> (StatusCode, Option<String>) {
     let path = format!("/api/v1/offer-link/redirect/{offer_id}?{query}");
     let response = app.request(Method::GET, slug, &path).send().await.unwrap();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|value| value.to_str().unwrap().to_owned());
+    let location =
+        response.headers().get("location").map(|value| value.to_str().unwrap().to_owned());
     (response.status(), location)
 }
 
 /// Clicks and returns the minted click id, read from `parameter` in the redirect.
 pub async fn click_id(app: &TestApp, slug: &str, offer_id: Uuid, member: &str) -> Uuid {
     let (status, location) =
-        click(app, slug, offer_id, &format!("pub_member_id={member}&pub_click_id=c-{member}")).await;
+        click(app, slug, offer_id, &format!("pub_member_id={member}&pub_click_id=c-{member}"))
+            .await;
     assert_eq!(status, StatusCode::FOUND);
     let location = url::Url::parse(&location.unwrap()).unwrap();
     let value = location
@@ -147,7 +146,11 @@ pub fn postback_path(tenant: &TestTenant) -> String {
 }
 
 /// Sends `pairs` to the tenant's postback URL with GET.
-pub async fn postback(app: &TestApp, tenant: &TestTenant, pairs: &[(String, String)]) -> (StatusCode, Value) {
+pub async fn postback(
+    app: &TestApp,
+    tenant: &TestTenant,
+    pairs: &[(String, String)],
+) -> (StatusCode, Value) {
     let mut path = postback_path(tenant);
     for (key, value) in pairs {
         path = gokart_domain::macros::append_query_param(&path, key, value);
@@ -195,5 +198,8 @@ pub fn event_status(detail: &Value, event_id: &str) -> (String, Option<String>) 
         .iter()
         .find(|e| e["eventId"] == event_id)
         .unwrap_or_else(|| panic!("no {event_id} in {detail}"));
-    (event["status"].as_str().unwrap().to_owned(), event["rejectionReason"].as_str().map(str::to_owned))
+    (
+        event["status"].as_str().unwrap().to_owned(),
+        event["rejectionReason"].as_str().map(str::to_owned),
+    )
 }

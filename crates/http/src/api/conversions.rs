@@ -44,7 +44,8 @@ async fn list_conversions(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let page = query.page.request()?;
-    let status = query.status.as_deref().map(|text| parse_status("filter.status", text)).transpose()?;
+    let status =
+        query.status.as_deref().map(|text| parse_status("filter.status", text)).transpose()?;
     let offer_id = match query.offer_id.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         Some(text) => Some(
             uuid::Uuid::parse_str(text)
@@ -101,7 +102,8 @@ async fn override_conversion(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (status, reason) = override_input(query, &body)?;
-    let detail = state.engine.override_status(&tenant, parse_id(&id)?, None, status, reason).await?;
+    let detail =
+        state.engine.override_status(&tenant, parse_id(&id)?, None, status, reason).await?;
     Ok(ok("Conversion status updated", detail.to_json(true)))
 }
 
@@ -114,8 +116,7 @@ async fn override_event(
 ) -> Result<Response, ApiError> {
     let (status, reason) = override_input(query, &body)?;
     let (id, event_id) = (parse_id(&id)?, parse_id(&event_id)?);
-    let detail =
-        state.engine.override_status(&tenant, id, Some(event_id), status, reason).await?;
+    let detail = state.engine.override_status(&tenant, id, Some(event_id), status, reason).await?;
     Ok(ok("Conversion event status updated", detail.to_json(true)))
 }
 

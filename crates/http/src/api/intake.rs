@@ -20,7 +20,9 @@ use gokart_engine::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{envelope::envelope, list, ok, ApiError, ApiQuery, ApiTenant, AppState, Management, PageQuery};
+use crate::{
+    envelope::envelope, list, ok, ApiError, ApiQuery, ApiTenant, AppState, Management, PageQuery,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
