@@ -54,7 +54,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = server.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let (stop_approvals, approvals_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.engine.clone().run_approvals(async {
+        let _ = approvals_stopped.await;
+    }));
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let _ = stop_approvals.send(());
+    served?;
     Ok(())
 }
 
