@@ -3,7 +3,6 @@
 mod common;
 
 use common::{messages, TestApp};
-use gokart_storage::TenantTx;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

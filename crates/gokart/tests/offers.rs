@@ -262,8 +262,7 @@ async fn bad_bodies_are_clear_4xx() {
             .body(body)
             .send()
     };
-    for (raw, field) in
-        [("{\"name\": ", "name"), ("", "body"), ("[1, 2]", "[0]"), ("null", "body")]
+    for (raw, field) in [("{\"name\": ", "name"), ("", "body"), ("[1, 2]", "[0]"), ("null", "body")]
     {
         let (status, answer) = common::read(send(raw.as_bytes().to_vec()).await.unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{raw:?}");
