@@ -9,6 +9,7 @@ pub mod intake;
 pub mod offers;
 pub mod outbox;
 pub mod secrets;
+pub mod sessions;
 pub mod tenants;
 pub mod tracking;
 pub mod urls;
