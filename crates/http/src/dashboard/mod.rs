@@ -4,10 +4,15 @@
 //! Every page needs a session (`/login`); every form carries the session's CSRF token, checked
 //! before the handler runs ([`session::Posted`]).
 
+mod creatives;
 mod login;
+mod offers;
 mod page;
 mod profile;
 mod session;
+mod wizard;
+
+pub use creatives::set_data_dir;
 
 use axum::{
     http::{header, HeaderValue},
@@ -27,11 +32,13 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.js", get(script))
         .merge(login::routes())
         .merge(profile::routes())
+        .merge(offers::routes())
+        .merge(creatives::routes())
 }
 
 /// Staff land on Offer Management, partners on their portal.
 async fn home(signed: SignedIn) -> PageResult {
-    Ok(Redirect::to(if signed.is_partner() { "/portal" } else { "/profile/postback" })
+    Ok(Redirect::to(if signed.is_partner() { "/portal" } else { "/offers" })
         .into_response())
 }
 

@@ -18,6 +18,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("../../templates/error.html")),
     ("profile_postback.html", include_str!("../../templates/profile_postback.html")),
     ("profile_tabs.html", include_str!("../../templates/profile_tabs.html")),
+    ("offers.html", include_str!("../../templates/offers.html")),
+    ("offer_wizard.html", include_str!("../../templates/offer_wizard.html")),
+    ("offer_share.html", include_str!("../../templates/offer_share.html")),
+    ("offer_history.html", include_str!("../../templates/offer_history.html")),
 ];
 
 fn environment() -> &'static Environment<'static> {
