@@ -159,6 +159,22 @@ impl Browser {
         self.client.current_url().await.unwrap().path().to_owned()
     }
 
+    async fn choose(&self, css: &str, label: &str) {
+        let select = self.client.find(Locator::Css(css)).await.unwrap();
+        select.select_by_label(label).await.unwrap();
+    }
+
+    /// Date inputs take typed text in the browser's locale; the value is set directly instead.
+    async fn set_value(&self, id: &str, value: &str) {
+        let script = "document.getElementById(arguments[0]).value = arguments[1];";
+        self.client.execute(script, vec![json!(id), json!(value)]).await.unwrap();
+    }
+
+    async fn upload(&self, css: &str, file: &Path) {
+        let input = self.client.find(Locator::Css(css)).await.unwrap();
+        input.send_keys(&file.display().to_string()).await.unwrap();
+    }
+
     async fn log_in(&mut self, email: &str, password: &str) {
         self.open("/login").await;
         self.fill("#f-email", email).await;
@@ -366,4 +382,409 @@ async fn dashboard_requires_the_app_host_a_session_and_csrf() {
     let response =
         get(app_host.clone(), "/profile/postback").header("Cookie", &session).send().await.unwrap();
     assert_eq!(response.status(), 303, "the session is gone");
+}
+
+/// A 1×1 PNG, as an App Store screenshot would be for the test's purposes.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
+    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gokart-upload-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Uploads land in a throwaway data directory for the whole test binary.
+fn use_temp_data_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("gokart-data-{}", uuid::Uuid::new_v4()));
+        gokart_http::dashboard::set_data_dir(&dir);
+        dir
+    })
+    .clone()
+}
+
+/// One event row of the Event Mapping step.
+struct EventRow<'a> {
+    id: &'a str,
+    name: &'a str,
+    /// `None` for Independent.
+    sequence: Option<u32>,
+    revenue: &'a str,
+    reward: &'a str,
+}
+
+/// What the seeds' Offer Details ask for.
+struct SeedOffer<'a> {
+    system: &'a str,
+    advertiser: &'a str,
+    campaign: &'a str,
+    name: &'a str,
+    link: &'a str,
+    events: &'a [EventRow<'a>],
+}
+
+impl Browser {
+    /// Back Office: adds an item of `kind` from `(field, value)` pairs.
+    async fn add_back_office(&mut self, kind: &str, values: &[(&str, &str)]) {
+        self.open(&format!("/back-office/{kind}")).await;
+        for (field, value) in values {
+            self.fill(&format!("#f-{field}"), value).await;
+        }
+        self.press("Add").await;
+    }
+
+    /// Offer Management → Create Offer, step by step with the seed's labels.
+    async fn create_offer(&mut self, offer: &SeedOffer<'_>, png: &Path) {
+        self.open("/offers").await;
+        self.press("Create Offer").await;
+        self.click("input[name=offer_type][value=MultiEvent]").await;
+        self.choose("#f-tracking_system", offer.system).await;
+        self.shot("create-offer-type").await;
+        self.press("Proceed").await;
+
+        self.choose("#f-advertiser_id", offer.advertiser).await;
+        self.fill("#f-campaign_name", offer.campaign).await;
+        self.fill("#f-name", offer.name).await;
+        self.fill("#f-link", offer.link).await;
+        self.shot("offer-details").await;
+        self.press("Next").await;
+
+        self.fill("#f-headline", "Reach the levels and earn coins").await;
+        self.fill("#f-description", "Pet dogs, solve puzzles, climb the levels.").await;
+        self.fill("#f-categories", "Golf, Sports").await;
+        self.upload("#f-creative", png).await;
+        self.shot("description-creative").await;
+        self.press("Next").await;
+
+        self.fill("#f-budget", "5000").await;
+        self.set_value("f-launch_date", "2026-11-22").await;
+        self.fill("#f-age_from", "18+").await;
+        self.choose("#f-platform", "iOS").await;
+        self.fill("#f-countries", "United States, South Africa, Australia").await;
+        self.fill("#f-epc", "1").await;
+        self.shot("targeting-budget").await;
+        self.press("Next").await;
+        let heading = self.text(".wizard h2").await;
+        assert_eq!(heading, "Event Mapping", "{}", self.body().await);
+
+        for (index, event) in offer.events.iter().enumerate() {
+            if index > 0 {
+                self.press("Add event").await;
+            }
+            self.fill(&format!("#f-ev_id_{index}"), event.id).await;
+            self.fill(&format!("#f-ev_name_{index}"), event.name).await;
+            match event.sequence {
+                Some(sequence) => {
+                    self.choose(&format!("#f-ev_kind_{index}"), "Sequence").await;
+                    self.fill(&format!("#f-ev_seq_{index}"), &sequence.to_string()).await;
+                }
+                None => {
+                    self.choose(&format!("#f-ev_kind_{index}"), "Independent").await;
+                    self.fill(&format!("#f-ev_seq_{index}"), "").await;
+                }
+            }
+            self.fill(&format!("#f-ev_pending_{index}"), "0").await;
+            self.fill(&format!("#f-ev_revenue_{index}"), event.revenue).await;
+            self.fill(&format!("#f-ev_reward_{index}"), event.reward).await;
+        }
+        self.shot("event-mapping").await;
+        self.press("Save").await;
+        self.shot("review").await;
+        self.press("Create Offer").await;
+        self.shot("offer-created").await;
+        let notice = self.text("[role=status]").await;
+        assert!(notice.contains("created"), "{notice}");
+    }
+
+    /// The row of the offer named `name` in Offer Management.
+    async fn offer_row(&self, name: &str) -> fantoccini::elements::Element {
+        let xpath = format!("//tr[.//a[@class='offer-name' and normalize-space(.)='{name}']]");
+        self.client.find(Locator::XPath(&xpath)).await.unwrap()
+    }
+}
+
+async fn the_offer(app: &TestApp, slug: &str, name: &str) -> gokart_domain::offer::Offer {
+    let tenant = app.engine.tenant(slug).await.unwrap().unwrap();
+    let offers = app
+        .engine
+        .list_offers(&tenant, &Default::default(), gokart_storage::PageRequest::ALL)
+        .await
+        .unwrap();
+    offers.items.into_iter().find(|o| o.spec.name == name).expect("the offer exists")
+}
+
+/// Seed 000 (Adjust), Parts 2, 4 and 5: credentials behind the eye icon, the multi-event offer
+/// through the wizard with the seed's event mapping, clone, customize, share; then the publisher
+/// reads its tracking link and customizes it.
+#[tokio::test]
+async fn seed_adjust_create_clone_customize_and_share() {
+    use_temp_data_dir();
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("brownboots").await;
+    let Some(mut browser) = Browser::start(&app, "brownboots", "adjust", 1280, 1000).await else {
+        return;
+    };
+    browser.log_in("ops@brownboots.test", "password-123").await;
+    browser.shot("offers-empty").await;
+
+    // Part 2: Profile → Postback → eye icon.
+    browser.click(".profile-link").await;
+    browser.click("[data-reveal]").await;
+    assert_eq!(browser.value("#domain").await, "brownboots");
+    assert_eq!(browser.value("#security-segment").await, tenant.segment);
+    assert_eq!(browser.value("#signature").await, tenant.signature);
+    browser.shot("postback-credentials").await;
+
+    // The back office the offer needs: the advertiser and the publisher.
+    browser.add_back_office("advertisers", &[("name", "Brain Games")]).await;
+    browser
+        .add_back_office("partners", &[("name", "Reward App"), ("email", "ops@rewardapp.test")])
+        .await;
+    browser.shot("partner-invited").await;
+    let portal_email = browser.value("#portal-email").await;
+    let portal_password = browser.value("#portal-password").await;
+    assert_eq!(portal_email, "ops@rewardapp.test");
+    assert!(!portal_password.is_empty());
+
+    // Part 4: Offer creation.
+    let png = temp_file("app-store-screenshot.png", PNG);
+    let events = [
+        EventRow { id: "Install", name: "Install", sequence: Some(1), revenue: "0.50", reward: "50" },
+        EventRow {
+            id: "s2s_level 200",
+            name: "Reach Level 200",
+            sequence: Some(2),
+            revenue: "1.50",
+            reward: "300",
+        },
+        EventRow {
+            id: "s2s_level 400",
+            name: "Reach Level 400",
+            sequence: Some(3),
+            revenue: "3",
+            reward: "600",
+        },
+    ];
+    let seed = SeedOffer {
+        system: "Adjust",
+        advertiser: "Brain Games",
+        campaign: "Game_iOS_GoKart",
+        name: "Pet the Dogs iOS",
+        link: "https://app.adjust.com/abc123?campaign=Game_iOS_GoKart",
+        events: &events,
+    };
+    browser.create_offer(&seed, &png).await;
+    let offer = the_offer(&app, "brownboots", "Pet the Dogs iOS").await;
+    let spec = &offer.spec;
+    assert_eq!(spec.offer_type, gokart_domain::offer::OfferType::MultiEvent);
+    assert_eq!(spec.tracking_system.as_str(), "Adjust");
+    assert_eq!(spec.advertiser_campaign_name.as_deref(), Some("Game_iOS_GoKart"));
+    assert_eq!(spec.categories, ["Golf", "Sports"]);
+    assert_eq!(spec.targeting.countries, ["US", "ZA", "AU"]);
+    assert_eq!(spec.targeting.age_from, Some(18));
+    assert_eq!(spec.budget.total.unwrap().to_string(), "5000");
+    let ids: Vec<_> = spec.events.iter().map(|e| (e.event_id.as_str(), e.sequence_number)).collect();
+    assert_eq!(ids, [("Install", Some(1)), ("s2s_level 200", Some(2)), ("s2s_level 400", Some(3))]);
+    assert_eq!(spec.events[1].revenue.unwrap().to_string(), "1.5");
+    // The creative is served back as the image it is.
+    let creative = &spec.creatives[0].url;
+    let response = app
+        .client
+        .get(creative.replace(&format!("app.brownboots.localhost:{}", app.addr.port()), &app.addr.to_string()))
+        .header("Host", format!("app.brownboots.localhost:{}", app.addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), PNG);
+
+    // Part 5: clone, customize the clone for the publisher, share it.
+    let row = browser.offer_row("Pet the Dogs iOS").await;
+    row.find(Locator::Css("button[aria-label^='Clone']")).await.unwrap().click().await.unwrap();
+    browser.shot("clone-opened").await;
+    assert!(browser.body().await.contains("Offer cloned"));
+    browser.press("Proceed").await;
+    browser.fill("#f-name", "Pet the Dogs iOS – Reward App").await;
+    browser.press("Next").await;
+    browser.press("Next").await;
+    browser.press("Next").await;
+    browser.fill("#f-ev_revenue_1", "2").await;
+    browser.shot("clone-customized").await;
+    browser.press("Save").await;
+    browser.press("Save Changes").await;
+    let clone = the_offer(&app, "brownboots", "Pet the Dogs iOS – Reward App").await;
+    assert_eq!(clone.spec.events[1].revenue.unwrap().to_string(), "2");
+    assert_eq!(clone.spec.events.len(), 3);
+    assert!(clone.partner_id.is_none(), "a clone is not shared yet");
+
+    let row = browser.offer_row("Pet the Dogs iOS – Reward App").await;
+    row.find(Locator::Css("a.share")).await.unwrap().click().await.unwrap();
+    browser.choose("#f-partner_id", "Reward App").await;
+    browser.shot("share-picker").await;
+    browser.press("Share").await;
+    browser.shot("shared").await;
+    let notice = browser.text("[role=status]").await;
+    let tracking_link = app.engine.urls.tracking_link("brownboots", clone.id);
+    assert!(notice.contains(&tracking_link), "{notice}");
+    let shared = the_offer(&app, "brownboots", "Pet the Dogs iOS – Reward App").await;
+    assert!(shared.partner_id.is_some());
+    // A shared offer has no share icon any more: it cannot be re-shared.
+    let row = browser.offer_row("Pet the Dogs iOS – Reward App").await;
+    assert!(row.find(Locator::Css("a.share")).await.is_err());
+    browser.open(&format!("/offers/{}/history", shared.id)).await;
+    browser.shot("history").await;
+    assert!(browser.body().await.contains("sharedWith"));
+
+    // The publisher's portal.
+    browser.press("Sign out").await;
+    browser.log_in(&portal_email, &portal_password).await;
+    assert_eq!(browser.path().await, "/portal");
+    browser.shot("portal-offers").await;
+    let body = browser.body().await;
+    assert!(body.contains("Pet the Dogs iOS – Reward App"), "{body}");
+    let rows = browser.client.find_all(Locator::Css("tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1, "only the offer shared with this publisher");
+    browser.press("Pet the Dogs iOS – Reward App").await;
+    assert_eq!(browser.value("#tracking-link").await, tracking_link);
+    browser.fill("#f-pub_click_id", "{click_id}").await;
+    browser.fill("#f-pub_member_id", "member-42").await;
+    browser.fill("#f-pub_sub_1", "wall a").await;
+    browser.press("Build URL").await;
+    browser.shot("portal-customized-url").await;
+    assert_eq!(
+        browser.value("#customized-link").await,
+        format!("{tracking_link}?pub_click_id={{click_id}}&pub_member_id=member-42&pub_sub_1=wall%20a")
+    );
+    // Partners cannot reach the tenant's pages.
+    browser.open("/offers").await;
+    assert!(browser.body().await.contains("for the tenant's staff"));
+    close(browser).await;
+}
+
+/// Seed 001 (AppsFlyer), Part 5: the multi-event offer with an Independent purchase event.
+#[tokio::test]
+async fn seed_appsflyer_multi_event_offer() {
+    use_temp_data_dir();
+    let app = TestApp::spawn().await;
+    app.tenant("brownboots").await;
+    let Some(mut browser) = Browser::start(&app, "brownboots", "appsflyer", 1280, 1000).await
+    else {
+        return;
+    };
+    browser.log_in("ops@brownboots.test", "password-123").await;
+    browser.add_back_office("advertisers", &[("name", "Golfin")]).await;
+    let png = temp_file("screenshot.png", PNG);
+    let events = [
+        EventRow { id: "Install", name: "Install", sequence: Some(1), revenue: "0.40", reward: "40" },
+        EventRow { id: "level_10", name: "Reach Level 10", sequence: Some(2), revenue: "1", reward: "100" },
+        EventRow { id: "af_purchase", name: "Purchase", sequence: None, revenue: "2.5", reward: "250" },
+    ];
+    let seed = SeedOffer {
+        system: "AppsFlyer",
+        advertiser: "Golfin",
+        campaign: "",
+        name: "Golfin iOS",
+        link: "https://app.appsflyer.com/id123456789?pid=gokart_int&c=golfin",
+        events: &events,
+    };
+    browser.create_offer(&seed, &png).await;
+    let offer = the_offer(&app, "brownboots", "Golfin iOS").await;
+    assert_eq!(offer.spec.tracking_system.as_str(), "AppsFlyer");
+    let ids: Vec<_> =
+        offer.spec.events.iter().map(|e| (e.event_id.as_str(), e.sequence_number)).collect();
+    assert_eq!(ids, [("Install", Some(1)), ("level_10", Some(2)), ("af_purchase", None)]);
+    close(browser).await;
+}
+
+/// Wizard errors appear next to their field with the input kept; a renamed executable is
+/// refused by its content; nothing is saved.
+#[tokio::test]
+async fn wizard_errors_and_renamed_executable() {
+    let data_dir = use_temp_data_dir();
+    let app = TestApp::spawn().await;
+    app.tenant("brownboots").await;
+    let Some(mut browser) = Browser::start(&app, "brownboots", "errors", 1280, 900).await else {
+        return;
+    };
+    browser.log_in("ops@brownboots.test", "password-123").await;
+    browser.open("/offers/new").await;
+    browser.choose("#f-tracking_system", "CustomTracking").await;
+    browser.press("Proceed").await;
+    browser.fill("#f-name", "Pet the Dogs iOS").await;
+    browser.fill("#f-link", "https://tracker.example/click").await;
+    browser.press("Next").await;
+    browser.shot("link-needs-click-id").await;
+    let error = browser.text("#link-error").await;
+    assert!(error.contains("{gk_click_id}"), "{error}");
+    assert_eq!(browser.value("#f-name").await, "Pet the Dogs iOS", "input kept");
+    browser.fill("#f-link", "https://tracker.example/click?id={gk_click_id}").await;
+    browser.press("Next").await;
+
+    let tenant = app.engine.tenant("brownboots").await.unwrap().unwrap();
+    let creatives = data_dir.join("creatives").join(tenant.id.to_string());
+    let elf = [b"\x7fELF\x02\x01\x01\0".as_slice(), &[0u8; 256]].concat();
+    let renamed = temp_file("screenshot.png", &elf);
+    browser.fill("#f-headline", "Pet dogs").await;
+    browser.upload("#f-creative", &renamed).await;
+    browser.press("Next").await;
+    browser.shot("renamed-executable").await;
+    let error = browser.text("#creative-error").await;
+    assert!(error.contains("not an image"), "{error}");
+    assert_eq!(browser.value("#f-headline").await, "Pet dogs", "input kept");
+    assert!(!creatives.exists() || std::fs::read_dir(&creatives).unwrap().next().is_none());
+
+    // Back to the Event Mapping with a lower-case install event.
+    browser.press("Next").await;
+    browser.press("Next").await;
+    browser.fill("#f-ev_id_0", "install").await;
+    browser.press("Save").await;
+    browser.shot("install-event-id").await;
+    let error = browser.text("#ev_id_0-error").await;
+    assert!(error.contains("Install"), "{error}");
+    let offers = app
+        .engine
+        .list_offers(&tenant, &Default::default(), gokart_storage::PageRequest::ALL)
+        .await
+        .unwrap();
+    assert_eq!(offers.total, 0, "nothing saved");
+    close(browser).await;
+}
+
+/// The pages fit a 390 px phone: no sideways scrolling, navigation wraps.
+#[tokio::test]
+async fn pages_fit_a_phone() {
+    let app = TestApp::spawn().await;
+    app.tenant("brownboots").await;
+    let Some(mut browser) = Browser::start(&app, "brownboots", "phone", 390, 844).await else {
+        return;
+    };
+    browser.log_in("ops@brownboots.test", "password-123").await;
+    for (path, name) in [
+        ("/offers", "offers"),
+        ("/offers/new", "create-offer"),
+        ("/profile/postback", "postback"),
+        ("/back-office/partners", "back-office"),
+    ] {
+        browser.open(path).await;
+        browser.shot(name).await;
+        let width = browser
+            .client
+            .execute("return document.documentElement.scrollWidth;", vec![])
+            .await
+            .unwrap();
+        let viewport =
+            browser.client.execute("return window.innerWidth;", vec![]).await.unwrap();
+        assert!(width.as_u64().unwrap() <= viewport.as_u64().unwrap(), "{path}: {width} > {viewport}");
+    }
+    close(browser).await;
 }

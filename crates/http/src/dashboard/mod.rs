@@ -4,10 +4,12 @@
 //! Every page needs a session (`/login`); every form carries the session's CSRF token, checked
 //! before the handler runs ([`session::Posted`]).
 
+mod backoffice;
 mod creatives;
 mod login;
 mod offers;
 mod page;
+mod portal;
 mod profile;
 mod session;
 mod wizard;
@@ -34,6 +36,8 @@ pub fn routes() -> Router<AppState> {
         .merge(profile::routes())
         .merge(offers::routes())
         .merge(creatives::routes())
+        .merge(backoffice::routes())
+        .merge(portal::routes())
 }
 
 /// Staff land on Offer Management, partners on their portal.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     response::{IntoResponse, Redirect},
     routing::{get, post},
     Router,
@@ -62,7 +62,19 @@ struct OfferRow {
     events: usize,
 }
 
-async fn list(State(state): State<AppState>, Staff(signed): Staff) -> PageResult {
+#[derive(serde::Deserialize)]
+struct NoticeQuery {
+    #[serde(default)]
+    notice: Option<String>,
+    #[serde(default)]
+    cloned: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Staff(signed): Staff,
+    Query(query): Query<NoticeQuery>,
+) -> PageResult {
     let tenant = &signed.tenant;
     let partners: HashMap<Uuid, String> =
         names(&state, tenant, DirectoryKind::Partners).await?.into_iter().collect();
@@ -85,21 +97,31 @@ async fn list(State(state): State<AppState>, Staff(signed): Staff) -> PageResult
             events: offer.spec.events.len(),
         })
         .collect();
-    Ok(render("offers.html", Some(&signed.chrome("offers")), context! { offers => rows }))
+    Ok(render(
+        "offers.html",
+        Some(&signed.chrome("offers")),
+        context! { offers => rows, notice => query.notice },
+    ))
 }
 
 async fn new_offer(State(state): State<AppState>, Staff(signed): Staff) -> PageResult {
     wizard_page(&state, &signed, None, &wizard::new_draft(), 0, &Errors::new()).await
 }
 
+/// Editing walks the same steps; a fresh clone opens here to be customized for a publisher.
 async fn edit_offer(
     State(state): State<AppState>,
     Staff(signed): Staff,
     Path(id): Path<String>,
+    Query(query): Query<NoticeQuery>,
 ) -> PageResult {
     let offer = state.engine.get_offer(&signed.tenant, offer_id(&id)?).await?;
-    wizard_page(&state, &signed, Some(&offer), &wizard::draft_of(&offer.spec), 0, &Errors::new())
-        .await
+    let notice = query.cloned.is_some().then_some(
+        "Offer cloned. Customize it for the publisher (name, payouts, link, …), save it, then \
+         share it with the share icon.",
+    );
+    let draft = wizard::draft_of(&offer.spec);
+    render_wizard(&state, &signed, Some(&offer), &draft, 0, &Errors::new(), notice).await
 }
 
 async fn wizard_step(State(state): State<AppState>, posted: Posted) -> PageResult {
@@ -141,20 +163,23 @@ async fn advance(state: &AppState, posted: Posted, offer: Option<Offer>) -> Page
         }
     }
     let base = offer.as_ref().map(|o| &o.spec);
-    let page = |draft: &Draft, step: usize, errors: &Errors| {
-        wizard_page(state, &signed, offer.as_ref(), draft, step, errors)
-    };
+    let offer = offer.as_ref();
+    macro_rules! page {
+        ($draft:expr, $step:expr, $errors:expr) => {
+            wizard_page(state, &signed, offer, $draft, $step, $errors)
+        };
+    }
     match go.as_str() {
-        "back" => return page(&draft, step.saturating_sub(1), &Errors::new()).await,
+        "back" => return page!(&draft, step.saturating_sub(1), &Errors::new()).await,
         "add_event" => {
             wizard::add_event(&mut draft);
-            return page(&draft, step, &errors).await;
+            return page!(&draft, step, &errors).await;
         }
         remove if remove.starts_with("remove_") => {
             if let Ok(index) = remove["remove_".len()..].parse() {
                 wizard::remove_event(&mut draft, index);
             }
-            return page(&draft, step, &errors).await;
+            return page!(&draft, step, &errors).await;
         }
         _ => {}
     }
@@ -162,14 +187,14 @@ async fn advance(state: &AppState, posted: Posted, offer: Option<Offer>) -> Page
     if step < LAST_STEP {
         errors.extend(wizard::errors_of_step(&all_errors, step));
         let next = if errors.is_empty() { step + 1 } else { step };
-        return page(&draft, next, &errors).await;
+        return page!(&draft, next, &errors).await;
     }
     // The last step saves: any problem sends the user to the first step that has one.
     if let Some(first) = (0..LAST_STEP).find(|s| !wizard::errors_of_step(&all_errors, *s).is_empty())
     {
-        return page(&draft, first, &wizard::errors_of_step(&all_errors, first)).await;
+        return page!(&draft, first, &wizard::errors_of_step(&all_errors, first)).await;
     }
-    save(state, &signed, offer.as_ref(), spec, &draft).await
+    save(state, &signed, offer, spec, &draft).await
 }
 
 async fn save(
@@ -231,6 +256,18 @@ async fn wizard_page(
     step: usize,
     errors: &Errors,
 ) -> PageResult {
+    render_wizard(state, signed, offer, draft, step, errors, None).await
+}
+
+async fn render_wizard(
+    state: &AppState,
+    signed: &SignedIn,
+    offer: Option<&Offer>,
+    draft: &Draft,
+    step: usize,
+    errors: &Errors,
+    notice: Option<&str>,
+) -> PageResult {
     let tenant = &signed.tenant;
     let get = |key: &str| draft.get(key).cloned().unwrap_or_default();
     let hidden: Vec<(&String, &String)> =
@@ -283,6 +320,7 @@ async fn wizard_page(
             creatives => spec.creatives.iter().map(|c| c.url.clone()).collect::<Vec<_>>(),
             summary => summary(&spec, &advertisers),
             max_events => wizard::MAX_EVENTS,
+            notice => notice,
         },
     ))
 }

@@ -22,6 +22,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("offer_wizard.html", include_str!("../../templates/offer_wizard.html")),
     ("offer_share.html", include_str!("../../templates/offer_share.html")),
     ("offer_history.html", include_str!("../../templates/offer_history.html")),
+    ("backoffice.html", include_str!("../../templates/backoffice.html")),
+    ("portal_offers.html", include_str!("../../templates/portal_offers.html")),
+    ("portal_offer.html", include_str!("../../templates/portal_offer.html")),
 ];
 
 fn environment() -> &'static Environment<'static> {

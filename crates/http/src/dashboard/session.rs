@@ -172,10 +172,6 @@ impl FormData {
         self.fields.iter().filter(|(key, _)| key == name).map(|(_, v)| v.trim().to_owned()).collect()
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.fields.iter().any(|(key, _)| key == name)
-    }
-
     /// The non-empty file posted under `field`.
     pub fn file(&self, field: &str) -> Option<&Upload> {
         self.files.iter().find(|f| f.field == field && !f.bytes.is_empty())
