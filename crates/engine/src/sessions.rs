@@ -51,7 +51,8 @@ impl Engine {
             let mut tx = self.store.read().await?;
             tx.user_by_email(tenant.id, &email).await?
         };
-        let phc = user.as_ref().map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
+        let phc =
+            user.as_ref().map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
         let password = password.to_owned();
         let verified = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
             .await
@@ -73,7 +74,12 @@ impl Engine {
         let mut tx = self.store.write().await?;
         tx.insert_session(&session).await?;
         tx.commit().await?;
-        Ok(NewSession { token, csrf_token: session.csrf_token, user, expires_at: session.expires_at })
+        Ok(NewSession {
+            token,
+            csrf_token: session.csrf_token,
+            user,
+            expires_at: session.expires_at,
+        })
     }
 
     /// The session a cookie names, if it belongs to `tenant` and has not expired.

@@ -68,7 +68,8 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let profile = std::env::temp_dir().join(format!("gokart-chromium-{}", uuid::Uuid::new_v4()));
+        let profile =
+            std::env::temp_dir().join(format!("gokart-chromium-{}", uuid::Uuid::new_v4()));
         let capabilities = json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
@@ -92,7 +93,10 @@ impl Browser {
         // chromedriver needs a moment to listen; this waits for a process, not for the app.
         for _ in 0..100 {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector).capabilities(capabilities.clone()).connect(&url).await
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
             {
                 Ok(connected) => {
                     client = Some(connected);
@@ -129,12 +133,40 @@ impl Browser {
         self.client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
     }
 
-    /// Clicks the button or link whose visible text is `text`.
+    /// Clicks the button or link whose visible text is `text`, and waits for the next page.
     async fn press(&self, text: &str) {
         let xpath = format!(
-            "//*[self::button or self::a][normalize-space(.)='{text}' or @aria-label='{text}']"
+            "//*[self::button or self::a][not(@aria-hidden='true')][normalize-space(.)='{text}' or @aria-label='{text}']"
         );
-        self.client.find(Locator::XPath(&xpath)).await.unwrap().click().await.unwrap();
+        let target = self.client.find(Locator::XPath(&xpath)).await.unwrap();
+        self.navigate_by(target).await;
+    }
+
+    /// Clicks the element matching `css` and waits for the next page.
+    async fn follow(&self, css: &str) {
+        let target = self.client.find(Locator::Css(css)).await.unwrap();
+        self.navigate_by(target).await;
+    }
+
+    /// Clicks `target` and waits until the page it was on has been replaced: a form post may
+    /// start navigating only after the click returns.
+    async fn navigate_by(&self, target: fantoccini::elements::Element) {
+        let old_page = self.client.find(Locator::Css("html")).await.unwrap();
+        target.click().await.unwrap();
+        for _ in 0..200 {
+            if old_page.tag_name().await.is_err() {
+                let ready = "return document.readyState;";
+                for _ in 0..100 {
+                    if self.client.execute(ready, vec![]).await.ok() == Some(json!("complete")) {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the click did not lead to a new page");
     }
 
     async fn value(&self, css: &str) -> String {
@@ -206,7 +238,7 @@ async fn postback_credentials_behind_the_eye_icon() {
         return;
     };
     browser.log_in("ops@brownboots.test", "password-123").await;
-    browser.click(".profile-link").await;
+    browser.follow(".profile-link").await;
     assert_eq!(browser.path().await, "/profile/postback");
     assert_eq!(browser.attr("#postback-url", "type").await, "password", "masked at first");
     browser.shot("postback-masked").await;
@@ -236,7 +268,11 @@ async fn postback_credentials_behind_the_eye_icon() {
     // The old credentials still authenticate during the grace period.
     let old = app.engine.tenant("brownboots").await.unwrap().unwrap();
     let segment = tenant.segment.trim_end_matches('/');
-    assert!(app.engine.verify_postback_credentials(&old, segment, &tenant.signature).await.unwrap());
+    assert!(app
+        .engine
+        .verify_postback_credentials(&old, segment, &tenant.signature)
+        .await
+        .unwrap());
     close(browser).await;
 }
 
@@ -328,14 +364,11 @@ async fn dashboard_requires_the_app_host_a_session_and_csrf() {
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(body)
     };
-    let response = post(
-        "/login",
-        String::new(),
-        "email=ops%40brownboots.test&password=password-123".into(),
-    )
-    .send()
-    .await
-    .unwrap();
+    let response =
+        post("/login", String::new(), "email=ops%40brownboots.test&password=password-123".into())
+            .send()
+            .await
+            .unwrap();
     assert_eq!(response.status(), 403, "a login form without its token is refused");
     let response = post(
         "/login",
@@ -358,8 +391,10 @@ async fn dashboard_requires_the_app_host_a_session_and_csrf() {
     let session = session_cookie.split(';').next().unwrap().to_owned();
 
     // A POST with a wrong token: 403 and nothing rotated.
-    let response =
-        post("/profile/postback/rotate", session.clone(), "_csrf=wrong".into()).send().await.unwrap();
+    let response = post("/profile/postback/rotate", session.clone(), "_csrf=wrong".into())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 403);
     let body = response.text().await.unwrap();
     assert!(body.contains("security token"), "{body}");
@@ -376,8 +411,7 @@ async fn dashboard_requires_the_app_host_a_session_and_csrf() {
         .await
         .unwrap();
     let csrf = page.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
-    let response =
-        post("/logout", session.clone(), format!("_csrf={csrf}")).send().await.unwrap();
+    let response = post("/logout", session.clone(), format!("_csrf={csrf}")).send().await.unwrap();
     assert_eq!(response.status(), 303);
     let response =
         get(app_host.clone(), "/profile/postback").header("Cookie", &session).send().await.unwrap();
@@ -450,6 +484,7 @@ impl Browser {
         self.choose("#f-tracking_system", offer.system).await;
         self.shot("create-offer-type").await;
         self.press("Proceed").await;
+        assert_eq!(self.text(".wizard h2").await, "Offer Details", "{}", self.body().await);
 
         self.choose("#f-advertiser_id", offer.advertiser).await;
         self.fill("#f-campaign_name", offer.campaign).await;
@@ -537,7 +572,7 @@ async fn seed_adjust_create_clone_customize_and_share() {
     browser.shot("offers-empty").await;
 
     // Part 2: Profile → Postback → eye icon.
-    browser.click(".profile-link").await;
+    browser.follow(".profile-link").await;
     browser.click("[data-reveal]").await;
     assert_eq!(browser.value("#domain").await, "brownboots");
     assert_eq!(browser.value("#security-segment").await, tenant.segment);
@@ -558,7 +593,13 @@ async fn seed_adjust_create_clone_customize_and_share() {
     // Part 4: Offer creation.
     let png = temp_file("app-store-screenshot.png", PNG);
     let events = [
-        EventRow { id: "Install", name: "Install", sequence: Some(1), revenue: "0.50", reward: "50" },
+        EventRow {
+            id: "Install",
+            name: "Install",
+            sequence: Some(1),
+            revenue: "0.50",
+            reward: "50",
+        },
         EventRow {
             id: "s2s_level 200",
             name: "Reach Level 200",
@@ -592,14 +633,18 @@ async fn seed_adjust_create_clone_customize_and_share() {
     assert_eq!(spec.targeting.countries, ["US", "ZA", "AU"]);
     assert_eq!(spec.targeting.age_from, Some(18));
     assert_eq!(spec.budget.total.unwrap().to_string(), "5000");
-    let ids: Vec<_> = spec.events.iter().map(|e| (e.event_id.as_str(), e.sequence_number)).collect();
+    let ids: Vec<_> =
+        spec.events.iter().map(|e| (e.event_id.as_str(), e.sequence_number)).collect();
     assert_eq!(ids, [("Install", Some(1)), ("s2s_level 200", Some(2)), ("s2s_level 400", Some(3))]);
     assert_eq!(spec.events[1].revenue.unwrap().to_string(), "1.5");
     // The creative is served back as the image it is.
     let creative = &spec.creatives[0].url;
     let response = app
         .client
-        .get(creative.replace(&format!("app.brownboots.localhost:{}", app.addr.port()), &app.addr.to_string()))
+        .get(creative.replace(
+            &format!("app.brownboots.localhost:{}", app.addr.port()),
+            &app.addr.to_string(),
+        ))
         .header("Host", format!("app.brownboots.localhost:{}", app.addr.port()))
         .send()
         .await
@@ -610,7 +655,7 @@ async fn seed_adjust_create_clone_customize_and_share() {
 
     // Part 5: clone, customize the clone for the publisher, share it.
     let row = browser.offer_row("Pet the Dogs iOS").await;
-    row.find(Locator::Css("button[aria-label^='Clone']")).await.unwrap().click().await.unwrap();
+    browser.navigate_by(row.find(Locator::Css("button[aria-label^='Clone']")).await.unwrap()).await;
     browser.shot("clone-opened").await;
     assert!(browser.body().await.contains("Offer cloned"));
     browser.press("Proceed").await;
@@ -628,7 +673,7 @@ async fn seed_adjust_create_clone_customize_and_share() {
     assert!(clone.partner_id.is_none(), "a clone is not shared yet");
 
     let row = browser.offer_row("Pet the Dogs iOS – Reward App").await;
-    row.find(Locator::Css("a.share")).await.unwrap().click().await.unwrap();
+    browser.navigate_by(row.find(Locator::Css("a.share")).await.unwrap()).await;
     browser.choose("#f-partner_id", "Reward App").await;
     browser.shot("share-picker").await;
     browser.press("Share").await;
@@ -663,7 +708,9 @@ async fn seed_adjust_create_clone_customize_and_share() {
     browser.shot("portal-customized-url").await;
     assert_eq!(
         browser.value("#customized-link").await,
-        format!("{tracking_link}?pub_click_id={{click_id}}&pub_member_id=member-42&pub_sub_1=wall%20a")
+        format!(
+            "{tracking_link}?pub_click_id={{click_id}}&pub_member_id=member-42&pub_sub_1=wall%20a"
+        )
     );
     // Partners cannot reach the tenant's pages.
     browser.open("/offers").await;
@@ -685,9 +732,27 @@ async fn seed_appsflyer_multi_event_offer() {
     browser.add_back_office("advertisers", &[("name", "Golfin")]).await;
     let png = temp_file("screenshot.png", PNG);
     let events = [
-        EventRow { id: "Install", name: "Install", sequence: Some(1), revenue: "0.40", reward: "40" },
-        EventRow { id: "level_10", name: "Reach Level 10", sequence: Some(2), revenue: "1", reward: "100" },
-        EventRow { id: "af_purchase", name: "Purchase", sequence: None, revenue: "2.5", reward: "250" },
+        EventRow {
+            id: "Install",
+            name: "Install",
+            sequence: Some(1),
+            revenue: "0.40",
+            reward: "40",
+        },
+        EventRow {
+            id: "level_10",
+            name: "Reach Level 10",
+            sequence: Some(2),
+            revenue: "1",
+            reward: "100",
+        },
+        EventRow {
+            id: "af_purchase",
+            name: "Purchase",
+            sequence: None,
+            revenue: "2.5",
+            reward: "250",
+        },
     ];
     let seed = SeedOffer {
         system: "AppsFlyer",
@@ -782,9 +847,11 @@ async fn pages_fit_a_phone() {
             .execute("return document.documentElement.scrollWidth;", vec![])
             .await
             .unwrap();
-        let viewport =
-            browser.client.execute("return window.innerWidth;", vec![]).await.unwrap();
-        assert!(width.as_u64().unwrap() <= viewport.as_u64().unwrap(), "{path}: {width} > {viewport}");
+        let viewport = browser.client.execute("return window.innerWidth;", vec![]).await.unwrap();
+        assert!(
+            width.as_u64().unwrap() <= viewport.as_u64().unwrap(),
+            "{path}: {width} > {viewport}"
+        );
     }
     close(browser).await;
 }

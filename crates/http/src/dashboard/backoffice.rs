@@ -20,7 +20,10 @@ use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/back-office", get(|| async { axum::response::Redirect::to("/back-office/advertisers") }))
+        .route(
+            "/back-office",
+            get(|| async { axum::response::Redirect::to("/back-office/advertisers") }),
+        )
         .route("/back-office/{kind}", get(page).post(create))
 }
 
@@ -95,7 +98,8 @@ async fn render_kind(
             context! { name => name, label => label, input => input, required => required, value => value }
         })
         .collect();
-    let columns: Vec<_> = fields(kind).iter().map(|f| context! { name => f.0, label => f.1 }).collect();
+    let columns: Vec<_> =
+        fields(kind).iter().map(|f| context! { name => f.0, label => f.1 }).collect();
     let rows: Vec<_> = items
         .items
         .iter()
@@ -158,7 +162,11 @@ fn body_of(kind: DirectoryKind, form: &FormData, errors: &mut Errors) -> Map<Str
     body
 }
 
-async fn create(State(state): State<AppState>, Path(kind): Path<String>, posted: Posted) -> PageResult {
+async fn create(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    posted: Posted,
+) -> PageResult {
     posted.signed.staff()?;
     let kind = kind_of(&kind)?;
     let signed = &posted.signed;
@@ -197,5 +205,8 @@ async fn create(State(state): State<AppState>, Path(kind): Path<String>, posted:
 
 fn capitalised(message: &str) -> String {
     let mut chars = message.chars();
-    chars.next().map(|first| first.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+    chars
+        .next()
+        .map(|first| first.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
 }

@@ -34,7 +34,8 @@ pub fn set_data_dir(dir: impl Into<PathBuf>) {
 
 fn data_dir() -> &'static Path {
     DATA_DIR.get_or_init(|| {
-        std::env::var_os("GOKART_DATA_DIR").map_or_else(|| PathBuf::from("gokart-data"), PathBuf::from)
+        std::env::var_os("GOKART_DATA_DIR")
+            .map_or_else(|| PathBuf::from("gokart-data"), PathBuf::from)
     })
 }
 
@@ -61,7 +62,9 @@ impl ImageKind {
             [0xFF, 0xD8, 0xFF, ..] => Some(ImageKind::Jpeg),
             [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some(ImageKind::Png),
             [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some(ImageKind::Gif),
-            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some(ImageKind::Webp),
+            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => {
+                Some(ImageKind::Webp)
+            }
             _ => None,
         }
     }

@@ -19,9 +19,7 @@ use super::{
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login", get(login_page).post(log_in))
-        .route("/logout", post(log_out))
+    Router::new().route("/login", get(login_page).post(log_in)).route("/logout", post(log_out))
 }
 
 async fn login_page(
@@ -41,7 +39,10 @@ async fn login_page(
     Ok((AppendHeaders([(header::SET_COOKIE, cookie)]), page).into_response())
 }
 
-async fn log_in(State(state): State<AppState>, LoginForm { tenant, form }: LoginForm) -> PageResult {
+async fn log_in(
+    State(state): State<AppState>,
+    LoginForm { tenant, form }: LoginForm,
+) -> PageResult {
     let email = form.get("email");
     match state.engine.sign_in(&tenant, &email, &form.raw("password")).await {
         Ok(session) => {

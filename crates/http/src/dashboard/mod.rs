@@ -42,8 +42,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Staff land on Offer Management, partners on their portal.
 async fn home(signed: SignedIn) -> PageResult {
-    Ok(Redirect::to(if signed.is_partner() { "/portal" } else { "/offers" })
-        .into_response())
+    Ok(Redirect::to(if signed.is_partner() { "/portal" } else { "/offers" }).into_response())
 }
 
 async fn stylesheet(_: AppTenant) -> Response {

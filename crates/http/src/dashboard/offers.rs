@@ -190,7 +190,8 @@ async fn advance(state: &AppState, posted: Posted, offer: Option<Offer>) -> Page
         return page!(&draft, next, &errors).await;
     }
     // The last step saves: any problem sends the user to the first step that has one.
-    if let Some(first) = (0..LAST_STEP).find(|s| !wizard::errors_of_step(&all_errors, *s).is_empty())
+    if let Some(first) =
+        (0..LAST_STEP).find(|s| !wizard::errors_of_step(&all_errors, *s).is_empty())
     {
         return page!(&draft, first, &wizard::errors_of_step(&all_errors, first)).await;
     }
@@ -270,8 +271,10 @@ async fn render_wizard(
 ) -> PageResult {
     let tenant = &signed.tenant;
     let get = |key: &str| draft.get(key).cloned().unwrap_or_default();
-    let hidden: Vec<(&String, &String)> =
-        draft.iter().filter(|(key, _)| wizard::step_of_key(key) != step || step == LAST_STEP).collect();
+    let hidden: Vec<(&String, &String)> = draft
+        .iter()
+        .filter(|(key, _)| wizard::step_of_key(key) != step || step == LAST_STEP)
+        .collect();
     let events: Vec<EventRow> = (0..wizard::event_count(draft))
         .map(|index| {
             let field = |name: &str| get(&format!("ev_{name}_{index}"));
@@ -338,9 +341,17 @@ fn summary(spec: &OfferSpec, advertisers: &[(Uuid, String)]) -> Vec<(String, Str
         .advertiser_id
         .and_then(|id| advertisers.iter().find(|(a, _)| *a == id).map(|(_, n)| n.clone()))
         .unwrap_or_else(|| "—".into());
-    let or_dash = |value: Option<String>| value.filter(|v| !v.is_empty()).unwrap_or_else(|| "—".into());
+    let or_dash =
+        |value: Option<String>| value.filter(|v| !v.is_empty()).unwrap_or_else(|| "—".into());
     let mut rows = vec![
-        ("Offer type".into(), if spec.offer_type == gokart_domain::offer::OfferType::MultiEvent { "Multi-Event".into() } else { "Single Event".into() }),
+        (
+            "Offer type".into(),
+            if spec.offer_type == gokart_domain::offer::OfferType::MultiEvent {
+                "Multi-Event".into()
+            } else {
+                "Single Event".into()
+            },
+        ),
         ("Integration System".into(), spec.tracking_system.as_str().into()),
         ("Advertiser".into(), advertiser),
         ("Campaign name".into(), or_dash(spec.advertiser_campaign_name.clone())),
@@ -351,14 +362,31 @@ fn summary(spec: &OfferSpec, advertisers: &[(Uuid, String)]) -> Vec<(String, Str
         ("Creatives".into(), spec.creatives.len().to_string()),
         ("Budget".into(), spec.budget.total.map_or("Unlimited".into(), |b| format!("${b}"))),
         ("Launch Date".into(), or_dash(spec.launch_date.map(|d| d.to_string()))),
-        ("Gender".into(), if spec.targeting.genders.is_empty() { "All".into() } else { spec.targeting.genders.join(", ") }),
-        ("Age Range".into(), match (spec.targeting.age_from, spec.targeting.age_to) {
-            (None, None) => "All".into(),
-            (Some(from), None) => format!("{from}+"),
-            (from, Some(to)) => format!("{}–{to}", from.unwrap_or(0)),
-        }),
+        (
+            "Gender".into(),
+            if spec.targeting.genders.is_empty() {
+                "All".into()
+            } else {
+                spec.targeting.genders.join(", ")
+            },
+        ),
+        (
+            "Age Range".into(),
+            match (spec.targeting.age_from, spec.targeting.age_to) {
+                (None, None) => "All".into(),
+                (Some(from), None) => format!("{from}+"),
+                (from, Some(to)) => format!("{}–{to}", from.unwrap_or(0)),
+            },
+        ),
         ("Platform".into(), wizard::enum_text(&spec.platform)),
-        ("Countries".into(), if spec.targeting.countries.is_empty() { "All".into() } else { spec.targeting.countries.join(", ") }),
+        (
+            "Countries".into(),
+            if spec.targeting.countries.is_empty() {
+                "All".into()
+            } else {
+                spec.targeting.countries.join(", ")
+            },
+        ),
         ("EPC".into(), format!("${}", spec.epc)),
     ];
     if spec.offer_type == gokart_domain::offer::OfferType::SingleEvent {
@@ -366,7 +394,8 @@ fn summary(spec: &OfferSpec, advertisers: &[(Uuid, String)]) -> Vec<(String, Str
         rows.push(("Reward".into(), spec.reward.map_or("—".into(), |m| m.to_string())));
     } else {
         for event in &spec.events {
-            let sequence = event.sequence_number.map_or("Independent".into(), |n| format!("Sequence {n}"));
+            let sequence =
+                event.sequence_number.map_or("Independent".into(), |n| format!("Sequence {n}"));
             rows.push((
                 format!("Event {}", event.event_id),
                 format!(
@@ -386,22 +415,39 @@ async fn set_paused(state: &AppState, posted: Posted, id: &str, paused: bool) ->
     posted.signed.staff()?;
     let offer = state
         .engine
-        .set_offer_paused(&posted.signed.tenant, offer_id(id)?, paused, &posted.signed.active.user.email)
+        .set_offer_paused(
+            &posted.signed.tenant,
+            offer_id(id)?,
+            paused,
+            &posted.signed.active.user.email,
+        )
         .await?;
     let verb = if offer.status == OfferStatus::Pending { "paused" } else { "resumed" };
     list_with_notice(state, &posted.signed, &format!("Offer “{}” {verb}.", offer.spec.name)).await
 }
 
-async fn pause(State(state): State<AppState>, Path(id): Path<String>, posted: Posted) -> PageResult {
+async fn pause(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> PageResult {
     set_paused(&state, posted, &id, true).await
 }
 
-async fn resume(State(state): State<AppState>, Path(id): Path<String>, posted: Posted) -> PageResult {
+async fn resume(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> PageResult {
     set_paused(&state, posted, &id, false).await
 }
 
 /// Clones, then opens the clone in the wizard to customise it for a publisher.
-async fn clone(State(state): State<AppState>, Path(id): Path<String>, posted: Posted) -> PageResult {
+async fn clone(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> PageResult {
     posted.signed.staff()?;
     let tenant = &posted.signed.tenant;
     let source = state.engine.get_offer(tenant, offer_id(&id)?).await?;
@@ -427,9 +473,9 @@ async fn share_form(
 ) -> PageResult {
     let offer = state.engine.get_offer(&signed.tenant, offer_id(id)?).await?;
     let partners = names(state, &signed.tenant, DirectoryKind::Partners).await?;
-    let shared_with = offer
-        .partner_id
-        .map(|p| partners.iter().find(|(id, _)| *id == p).map_or(p.to_string(), |(_, n)| n.clone()));
+    let shared_with = offer.partner_id.map(|p| {
+        partners.iter().find(|(id, _)| *id == p).map_or(p.to_string(), |(_, n)| n.clone())
+    });
     Ok(render(
         "offer_share.html",
         Some(&signed.chrome("offers")),
@@ -443,7 +489,11 @@ async fn share_form(
     ))
 }
 
-async fn share(State(state): State<AppState>, Path(id): Path<String>, posted: Posted) -> PageResult {
+async fn share(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> PageResult {
     posted.signed.staff()?;
     let signed = &posted.signed;
     let Ok(partner) = Uuid::parse_str(&posted.form.get("partner_id")) else {

@@ -66,7 +66,9 @@ pub fn render_status(
         Ok(html) => {
             let mut response = (status, Html(html)).into_response();
             // Pages hold credentials and CSRF tokens: never cache them.
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(error) => {
@@ -136,9 +138,7 @@ impl IntoResponse for PageError {
                 (StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.".into())
             }
             PageError::BadRequest(message) => (StatusCode::BAD_REQUEST, "Cannot do that", message),
-            PageError::TooLarge(message) => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "Too large", message)
-            }
+            PageError::TooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, "Too large", message),
             PageError::Engine(EngineError::Invalid(problems)) => (
                 StatusCode::BAD_REQUEST,
                 "Cannot do that",
@@ -150,7 +150,9 @@ impl IntoResponse for PageError {
             PageError::Engine(EngineError::Forbidden(message)) => {
                 (StatusCode::FORBIDDEN, "Not allowed", message)
             }
-            PageError::Engine(EngineError::Unauthorized) => return Redirect::to("/login").into_response(),
+            PageError::Engine(EngineError::Unauthorized) => {
+                return Redirect::to("/login").into_response()
+            }
             PageError::Engine(EngineError::NotFound) => {
                 (StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.".into())
             }

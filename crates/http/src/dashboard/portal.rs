@@ -34,7 +34,10 @@ const CUSTOM_PARAMS: [(&str, &str); 5] = [
     ("pub_sub_3", "pub_sub_3"),
 ];
 
-async fn offers(State(state): State<AppState>, PartnerUser(signed, partner): PartnerUser) -> PageResult {
+async fn offers(
+    State(state): State<AppState>,
+    PartnerUser(signed, partner): PartnerUser,
+) -> PageResult {
     let page = state.engine.partner_offers(&signed.tenant, partner, PageRequest::ALL).await?;
     let rows: Vec<_> = page
         .items
@@ -60,7 +63,11 @@ async fn offer(
     offer_page(&state, &signed, partner, &id, &FormData::default()).await
 }
 
-async fn customize(State(state): State<AppState>, Path(id): Path<String>, posted: Posted) -> PageResult {
+async fn customize(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> PageResult {
     let partner = posted.signed.partner_id()?;
     offer_page(&state, &posted.signed, partner, &id, &posted.form).await
 }

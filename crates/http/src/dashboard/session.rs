@@ -69,8 +69,8 @@ impl FromRequestParts<AppState> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let AppTenant(tenant) = AppTenant::from_request_parts(parts, state).await?;
-        let token = cookie(&parts.headers, session_cookie_name(&state.engine))
-            .ok_or(PageError::SignIn)?;
+        let token =
+            cookie(&parts.headers, session_cookie_name(&state.engine)).ok_or(PageError::SignIn)?;
         let active =
             state.engine.active_session(&tenant, &token).await?.ok_or(PageError::SignIn)?;
         Ok(SignedIn { tenant, active })
@@ -169,7 +169,11 @@ impl FormData {
 
     /// Every value of `name` (checkbox groups, multi-selects).
     pub fn all(&self, name: &str) -> Vec<String> {
-        self.fields.iter().filter(|(key, _)| key == name).map(|(_, v)| v.trim().to_owned()).collect()
+        self.fields
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
     }
 
     /// The non-empty file posted under `field`.
@@ -251,8 +255,7 @@ impl FromRequest<AppState> for LoginForm {
         let expected = cookie(&parts.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
         let form = read_form(&parts.headers, body).await?;
         let submitted = form.get("_csrf");
-        if expected.is_empty() || !gokart_engine::secrets::constant_time_eq(&expected, &submitted)
-        {
+        if expected.is_empty() || !gokart_engine::secrets::constant_time_eq(&expected, &submitted) {
             return Err(PageError::Csrf);
         }
         Ok(LoginForm { tenant, form })

@@ -90,7 +90,10 @@ pub fn draft_of(spec: &OfferSpec) -> Draft {
     set("age_from", spec.targeting.age_from.map(|a| a.to_string()).unwrap_or_default());
     set("age_to", spec.targeting.age_to.map(|a| a.to_string()).unwrap_or_default());
     set("platform", enum_text(&spec.platform));
-    set("countries", spec.targeting.countries.iter().map(|c| country_name(c)).collect::<Vec<_>>().join(", "));
+    set(
+        "countries",
+        spec.targeting.countries.iter().map(|c| country_name(c)).collect::<Vec<_>>().join(", "),
+    );
     set("epc", spec.epc.to_string());
     set("revenue", money(spec.revenue));
     set("reward", money(spec.reward));
@@ -180,8 +183,11 @@ pub fn build_spec(draft: &Draft, base: Option<&OfferSpec>) -> (OfferSpec, Errors
     let optional = |key: &str| Some(text(key)).filter(|v| !v.is_empty());
     let mut spec = base.cloned().unwrap_or_else(|| empty_spec());
 
-    spec.offer_type =
-        if text("offer_type") == "SingleEvent" { OfferType::SingleEvent } else { OfferType::MultiEvent };
+    spec.offer_type = if text("offer_type") == "SingleEvent" {
+        OfferType::SingleEvent
+    } else {
+        OfferType::MultiEvent
+    };
     match TrackingSystem::parse(&text("tracking_system")) {
         Some(system) => spec.tracking_system = system,
         None => {
@@ -244,7 +250,8 @@ pub fn build_spec(draft: &Draft, base: Option<&OfferSpec>) -> (OfferSpec, Errors
 
 fn event_of(draft: &Draft, i: usize, base: Option<&OfferEvent>, errors: &mut Errors) -> OfferEvent {
     let key = |field: &str| format!("ev_{field}_{i}");
-    let text = |field: &str| draft.get(&key(field)).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let text =
+        |field: &str| draft.get(&key(field)).map(|v| v.trim().to_owned()).unwrap_or_default();
     let mut event = base.cloned().unwrap_or_else(|| OfferEvent {
         event_id: String::new(),
         name: String::new(),
@@ -270,9 +277,9 @@ fn event_of(draft: &Draft, i: usize, base: Option<&OfferEvent>, errors: &mut Err
         match number_field(draft, &key("seq"), errors) {
             Some(n) => Some(n),
             None => {
-                errors.entry(key("seq")).or_insert_with(|| {
-                    "enter the sequence number, or choose Independent".into()
-                });
+                errors
+                    .entry(key("seq"))
+                    .or_insert_with(|| "enter the sequence number, or choose Independent".into());
                 None
             }
         }
@@ -299,7 +306,11 @@ pub fn check(draft: &Draft, base: Option<&OfferSpec>) -> (OfferSpec, Errors) {
 
 /// Only the errors of `step`'s own fields.
 pub fn errors_of_step(errors: &Errors, step: usize) -> Errors {
-    errors.iter().filter(|(key, _)| step_of_key(key) == step).map(|(k, v)| (k.clone(), v.clone())).collect()
+    errors
+        .iter()
+        .filter(|(key, _)| step_of_key(key) == step)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Maps the API's field paths (`events[1].sequenceNumber`) to the wizard's field names.
@@ -383,7 +394,10 @@ fn money_field(draft: &Draft, key: &str, errors: &mut Errors) -> Option<Money> {
     match Money::parse(text) {
         Ok(value) => Some(value),
         Err(_) => {
-            errors.insert(key.into(), "enter an amount such as 5000 or 0.25 (at most 4 decimals)".into());
+            errors.insert(
+                key.into(),
+                "enter an amount such as 5000 or 0.25 (at most 4 decimals)".into(),
+            );
             None
         }
     }
@@ -448,7 +462,9 @@ pub fn country_code(entry: &str) -> Option<&'static str> {
 
 /// The name users know a country by, for alpha-2 `code`.
 pub fn country_name(code: &str) -> String {
-    celes::Country::from_alpha2(code).map(|c| c.long_name.to_owned()).unwrap_or_else(|_| code.to_owned())
+    celes::Country::from_alpha2(code)
+        .map(|c| c.long_name.to_owned())
+        .unwrap_or_else(|_| code.to_owned())
 }
 
 /// A serde enum's JSON name (`IOS`, `MultiEvent`).
