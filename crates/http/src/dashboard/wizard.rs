@@ -181,7 +181,7 @@ pub fn build_spec(draft: &Draft, base: Option<&OfferSpec>) -> (OfferSpec, Errors
     let mut errors = Errors::new();
     let text = |key: &str| draft.get(key).map(|v| v.trim().to_owned()).unwrap_or_default();
     let optional = |key: &str| Some(text(key)).filter(|v| !v.is_empty());
-    let mut spec = base.cloned().unwrap_or_else(|| empty_spec());
+    let mut spec = base.cloned().unwrap_or_else(empty_spec);
 
     spec.offer_type = if text("offer_type") == "SingleEvent" {
         OfferType::SingleEvent
@@ -296,9 +296,7 @@ pub fn check(draft: &Draft, base: Option<&OfferSpec>) -> (OfferSpec, Errors) {
     if let Err(problems) = validate_offer(&mut spec) {
         for problem in problems {
             let key = key_of_field(&problem.field);
-            if !errors.contains_key(&key) {
-                errors.insert(key, sentence(&problem));
-            }
+            errors.entry(key).or_insert_with(|| sentence(&problem));
         }
     }
     (spec, errors)
