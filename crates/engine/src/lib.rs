@@ -1,13 +1,16 @@
 //! gokart's use cases. Each takes its input already parsed, applies the domain rules inside one
 //! storage transaction, and returns what happened; HTTP, the CLI and the worker call these.
 
+pub mod callback;
 pub mod catalog;
 pub mod clock;
 pub mod conversions;
+pub mod deliveries;
 pub mod error;
 pub mod intake;
 pub mod offers;
 pub mod outbox;
+pub mod partner_postbacks;
 pub mod secrets;
 pub mod sessions;
 pub mod tenants;
@@ -32,11 +35,19 @@ pub struct Engine {
     pub urls: PublicUrls,
     /// Tenants by slug: read on every request, written only by `tenant create`.
     tenants: RwLock<HashMap<String, TenantRecord>>,
+    /// Wakes delivery workers when deliveries are enqueued (`outbox.rs`).
+    deliveries_enqueued: tokio::sync::Notify,
 }
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, urls: PublicUrls) -> Self {
-        Engine { store, clock, urls, tenants: RwLock::default() }
+        Engine {
+            store,
+            clock,
+            urls,
+            tenants: RwLock::default(),
+            deliveries_enqueued: tokio::sync::Notify::new(),
+        }
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

@@ -46,7 +46,8 @@ impl Engine {
         check_spec(&mut *tx, tenant, &mut spec).await?;
         let now = self.now();
         let offer = Offer {
-            id: Uuid::new_v4(),
+            // Time-ordered, so offers made at the same instant still list newest first.
+            id: Uuid::now_v7(),
             status: OfferStatus::Active,
             partner_id: None,
             shared_at: None,

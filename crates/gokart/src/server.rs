@@ -3,9 +3,11 @@
 
 use std::{future::Future, sync::Arc};
 
+use gokart_delivery::{OutboundClient, Worker};
 use gokart_engine::{Clock, Engine};
 use gokart_storage::Store;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 /// Everything a running gokart needs, built once.
 pub struct Server {
@@ -45,24 +47,55 @@ impl Server {
     pub fn router(&self) -> axum::Router {
         gokart_http::router(gokart_http::AppState { engine: self.engine.clone() })
     }
+
+    /// A delivery worker over this server's engine, with the SSRF setting of the server.
+    pub fn worker(&self) -> anyhow::Result<Worker> {
+        let client = OutboundClient::new(self.allow_private_destinations)?;
+        Ok(Worker::new(self.engine.clone(), client))
+    }
 }
 
-/// Serves until `shutdown` resolves; in-flight requests finish first.
+/// Serves until `shutdown` resolves; in-flight requests finish first. With `run_worker` the
+/// delivery worker runs alongside and stops after the HTTP side, finishing its sends in flight.
 pub async fn serve(
     server: &Server,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let stop_worker = CancellationToken::new();
+    let worker = if server.run_worker {
+        let worker = server.worker()?;
+        Some(tokio::spawn(background_jobs(server.engine.clone(), worker, stop_worker.clone())))
+    } else {
+        None
+    };
     let app = server.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    stop_worker.cancel();
+    if let Some(worker) = worker {
+        worker.await?;
+    }
+    served?;
     Ok(())
 }
 
-/// Runs only the delivery worker until `shutdown` resolves.
+/// Runs only the delivery worker until `shutdown` resolves, then lets its sends in flight finish.
 pub async fn run_worker_until(
-    _server: &Server,
+    server: &Server,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let running =
+        tokio::spawn(background_jobs(server.engine.clone(), server.worker()?, cancel.clone()));
     shutdown.await;
+    cancel.cancel();
+    running.await?;
     Ok(())
+}
+
+/// The background jobs of a worker: deliveries, and the approval of due pending conversions.
+async fn background_jobs(engine: Arc<Engine>, worker: Worker, cancel: CancellationToken) {
+    let approvals = tokio::spawn(engine.run_approvals(cancel.clone().cancelled_owned()));
+    worker.run(cancel).await;
+    let _ = approvals.await;
 }

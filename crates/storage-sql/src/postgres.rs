@@ -73,5 +73,7 @@ impl Store for PostgresStore {
 }
 
 const FOR_UPDATE: &str = " FOR UPDATE";
+/// Job claims: concurrent workers skip each other's rows instead of waiting on them.
+const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
 include!("common/mod.rs");

@@ -74,5 +74,7 @@ impl Store for SqliteStore {
 
 /// Row locks: the single writer connection already serialises every writing transaction.
 const FOR_UPDATE: &str = "";
+/// Job claims: the single writer makes the claiming UPDATE atomic by itself.
+const CLAIM_LOCK: &str = "";
 
 include!("common/mod.rs");

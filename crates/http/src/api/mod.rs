@@ -6,6 +6,7 @@ mod deliveries;
 mod intake;
 mod offers;
 mod partner;
+mod partner_postbacks;
 mod profile;
 mod tracking;
 
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .merge(intake::routes())
         .merge(offers::routes())
         .merge(partner::routes())
+        .merge(partner_postbacks::routes())
         .merge(profile::routes())
         .merge(tracking::routes())
 }

@@ -11,6 +11,7 @@ use gokart_domain::offer::{OfferSpec, OfferStatus, TrackingSystem};
 use gokart_engine::offers::merge_patch;
 use gokart_storage::{OfferFilter, TenantRecord};
 use serde::Deserialize;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
@@ -169,19 +170,19 @@ async fn clone_offer(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let body = body.map_err(|_| ApiError::TooLarge)?;
-    let spec = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let overrides: serde_json::Value = parse_json(&body)?;
-        if !overrides.is_object() {
-            return Err(ApiError::invalid("body", "a JSON object of the fields to override"));
+    let overrides: Value =
+        if body.iter().all(u8::is_ascii_whitespace) { Value::Null } else { parse_json(&body)? };
+    let spec = match overrides {
+        Value::Null => None,
+        Value::Object(_) => {
+            let source = state.engine.get_offer(&tenant, id).await?;
+            let mut merged = serde_json::to_value(&source.spec).unwrap_or_default();
+            merge_patch(&mut merged, &overrides);
+            // Read back through the API's own parser, so a bad override names its field.
+            let bytes = serde_json::to_vec(&merged).unwrap_or_default();
+            Some(parse_json::<OfferSpec>(&bytes)?)
         }
-        let source = state.engine.get_offer(&tenant, id).await?;
-        let mut merged = serde_json::to_value(&source.spec).unwrap_or_default();
-        merge_patch(&mut merged, &overrides);
-        // Read back through the API's own parser, so a bad override names its field.
-        let bytes = serde_json::to_vec(&merged).unwrap_or_default();
-        Some(parse_json::<OfferSpec>(&bytes)?)
+        _ => return Err(ApiError::invalid("body", "a JSON object of the fields to override")),
     };
     let offer = state.engine.clone_offer(&tenant, id, spec).await?;
     Ok(ok("Offer cloned", state.engine.offer_json(&tenant, &offer)))
