@@ -33,6 +33,7 @@ impl Server {
 
     /// Opens and migrates the database the settings name.
     pub async fn from_settings(settings: &crate::Settings) -> anyhow::Result<Self> {
+        gokart_http::dashboard::set_data_dir(&settings.data_dir);
         let store = gokart_storage_sql::connect(&settings.database_url).await?;
         store.migrate().await?;
         Ok(Server::new(
