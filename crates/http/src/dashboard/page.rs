@@ -25,6 +25,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("backoffice.html", include_str!("../../templates/backoffice.html")),
     ("portal_offers.html", include_str!("../../templates/portal_offers.html")),
     ("portal_offer.html", include_str!("../../templates/portal_offer.html")),
+    ("portal_postbacks.html", include_str!("../../templates/portal_postbacks.html")),
+    ("profile_callback.html", include_str!("../../templates/profile_callback.html")),
+    ("conversions.html", include_str!("../../templates/conversions.html")),
+    ("postback_log.html", include_str!("../../templates/postback_log.html")),
+    ("deliveries.html", include_str!("../../templates/deliveries.html")),
+    ("pager.html", include_str!("../../templates/pager.html")),
 ];
 
 fn environment() -> &'static Environment<'static> {
