@@ -200,6 +200,7 @@ async fn conversions_postback_log_and_deliveries_show_the_postback() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains(&s.click_id.to_string()), "{page}");
     assert!(page.contains("<details>"), "raw params collapsed: {page}");
+    assert!(!page.contains("serde_json") && page.contains(">200</td>"), "{page}");
     let (status, _) = session.get(&s.app, "/postback-log?to=2026-13-01").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
@@ -207,6 +208,7 @@ async fn conversions_postback_log_and_deliveries_show_the_postback() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("127.0.0.1:9/pb"), "{page}");
     assert!(page.contains("badge Pending"), "{page}");
+    assert!(!page.contains("serde_json") && page.contains("<dd>0</dd>"), "{page}");
     let (status, _) = session.get(&s.app, "/deliveries?status=Lost").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }

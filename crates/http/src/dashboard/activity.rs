@@ -19,7 +19,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    page::{render_status, PageError, PageResult},
+    page::{json_value, render_status, PageError, PageResult},
     session::{Posted, SignedIn, Staff},
     wizard::Errors,
 };
@@ -356,7 +356,7 @@ async fn postback_log(
             .map(|entry| {
                 let json = log_entry_json(entry);
                 let params = serde_json::to_string_pretty(&json["params"]).unwrap_or_default();
-                context! { entry => json, params => params }
+                context! { entry => json_value(&json), params => params }
             })
             .collect();
         (rows, Some(pager(&page, &query, "/postback-log")))
@@ -403,7 +403,7 @@ async fn deliveries(
         let filter = DeliveryFilter { status, kind, conversion_id: None };
         let page = state.engine.list_deliveries(&signed.tenant, &filter, query.page()).await?;
         let pages = pager(&page, &query, "/deliveries");
-        (page.items, Some(pages))
+        (page.items.iter().map(json_value).collect::<Vec<_>>(), Some(pages))
     } else {
         (Vec::new(), None)
     };
