@@ -258,6 +258,18 @@ async fn override_needs_csrf_and_a_reason_to_reject() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(conversion_status(&s).await, "Success");
 
+    // Another tenant's staff cannot see or touch it: 404 as if it did not exist.
+    s.app.tenant("other").await;
+    let other = Session::log_in(&s.app, "other", "ops@other.test", "password-123").await;
+    let other_csrf = other.csrf(&s.app, "/conversions").await;
+    let (status, _) = other
+        .post(&s.app, &path, &[("_csrf", &other_csrf), ("status", "Rejected"), ("reason", "x")])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, page) = other.get(&s.app, "/conversions").await;
+    assert!(!page.contains(&s.conversion_id.to_string()));
+    assert_eq!(conversion_status(&s).await, "Success");
+
     // Unknown or malformed ids are 404s.
     let missing = format!("/conversions/{}/override", Uuid::new_v4());
     let (status, _) =
@@ -303,6 +315,13 @@ async fn resend_needs_csrf_and_requeues_a_failed_delivery() {
     assert_eq!(delivery().await["status"], "Pending");
     let (status, page) = session.post(&s.app, &path, &[("_csrf", &csrf)]).await;
     assert_eq!(status, StatusCode::CONFLICT, "already queued: {page}");
+    s.app.tenant("other").await;
+    let other = Session::log_in(&s.app, "other", "ops@other.test", "password-123").await;
+    let other_csrf = other.csrf(&s.app, "/deliveries").await;
+    let (status, _) = other.post(&s.app, &path, &[("_csrf", &other_csrf)]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's delivery");
+    let (_, page) = other.get(&s.app, "/deliveries").await;
+    assert!(!page.contains(&id));
     let missing = format!("/deliveries/{}/resend", Uuid::new_v4());
     let (status, _) = session.post(&s.app, &missing, &[("_csrf", &csrf)]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
