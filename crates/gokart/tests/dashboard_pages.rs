@@ -390,7 +390,8 @@ async fn portal_postback_settings_check_each_field() {
     ];
     let (status, page) = session.post(&s.app, "/portal/postbacks", &bad).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(page.contains("id=\"ep_offer_0-error\""), "{page}");
+    assert!(page.contains("id=\"ep_offer_0-error\"") && page.contains("Choose one of your offers"));
+    assert!(page.contains("id=\"global_url-error\""), "every problem at once: {page}");
     let (status, page) = session.post(&s.app, "/portal/postbacks", &bad[..3]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
@@ -405,6 +406,34 @@ async fn portal_postback_settings_check_each_field() {
     let partner = session_partner(&s).await;
     let view = s.app.engine.partner_postbacks(&s.record, partner).await.unwrap();
     assert_eq!(view.global_url.as_deref(), Some(global));
+
+    // An event-level row: checked against the offer (a SingleEvent offer has no event ids).
+    let offers = s.app.engine.partner_offers(&s.record, partner, gokart_storage::PageRequest::ALL);
+    let offer = offers.await.unwrap().items[0].id.to_string();
+    let row = |event: &'static str| {
+        [
+            ("_csrf", csrf.clone()),
+            ("global_url", global.to_owned()),
+            ("rows", "2".to_owned()),
+            ("ep_offer_1", offer.clone()),
+            ("ep_event_1", event.to_owned()),
+            ("ep_url_1", "https://rewardapp.example/ev?t={transaction_id}".to_owned()),
+        ]
+    };
+    let fields = row("Install");
+    let fields: Vec<_> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, page) = session.post(&s.app, "/portal/postbacks", &fields).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("id=\"ep_event_1-error\""), "the form's own row: {page}");
+    let fields = row("");
+    let fields: Vec<_> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _) = session.post(&s.app, "/portal/postbacks", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let view = s.app.engine.partner_postbacks(&s.record, partner).await.unwrap();
+    assert_eq!(view.event_postbacks.len(), 1);
+    assert_eq!(view.event_postbacks[0].offer_id.to_string(), offer);
+    let (_, page) = session.get(&s.app, "/portal/postbacks").await;
+    assert!(page.contains("https://rewardapp.example/ev?t={transaction_id}"), "{page}");
 
     // Staff cannot open the portal page, nor partners the tenant's pages.
     let (status, _) = staff(&s).await.get(&s.app, "/portal/postbacks").await;

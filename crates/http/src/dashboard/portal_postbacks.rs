@@ -91,37 +91,31 @@ async fn save(State(state): State<AppState>, posted: Posted) -> PageResult {
         rows.push(Row::default());
         return render_settings(&state, signed, partner, &global, rows, &errors, None).await;
     }
-    // The engine numbers the rows it was given; `sent[k]` is the form row of its k-th.
-    let mut sent = Vec::new();
-    let mut inputs = Vec::new();
-    for (index, row) in rows.iter().enumerate() {
-        if row.is_blank() {
-            continue;
-        }
-        match Uuid::parse_str(&row.offer) {
-            Ok(offer_id) => {
-                sent.push(index);
-                inputs.push(EventPostbackInput {
-                    offer_id,
-                    event_id: Some(row.event.clone()),
-                    url: row.url.clone(),
-                });
-            }
-            Err(_) => {
-                errors.insert(format!("ep_offer_{index}"), "Choose one of your offers.".into());
-            }
-        }
-    }
+    // The engine numbers the rows it was given; `sent[k]` is the form row of its k-th. A row
+    // without an offer goes too (as the nil id, which no offer has), so that every problem of
+    // the form is reported at once.
+    let sent: Vec<usize> = (0..rows.len()).filter(|i| !rows[*i].is_blank()).collect();
+    let inputs = sent
+        .iter()
+        .map(|i| EventPostbackInput {
+            offer_id: Uuid::parse_str(&rows[*i].offer).unwrap_or(Uuid::nil()),
+            event_id: Some(rows[*i].event.clone()),
+            url: rows[*i].url.clone(),
+        })
+        .collect();
     let input = PartnerPostbacksInput { global_url: Some(global.clone()), event_postbacks: inputs };
-    if errors.is_empty() {
-        match state.engine.save_partner_postbacks(&signed.tenant, partner, input).await {
-            Ok(_) => return Ok(Redirect::to("/portal/postbacks?saved=1").into_response()),
-            Err(EngineError::Invalid(problems)) => {
-                for problem in problems {
-                    errors.insert(form_field(&problem.field, &sent), capitalised(&problem.message));
-                }
+    match state.engine.save_partner_postbacks(&signed.tenant, partner, input).await {
+        Ok(_) => return Ok(Redirect::to("/portal/postbacks?saved=1").into_response()),
+        Err(EngineError::Invalid(problems)) => {
+            for problem in problems {
+                errors.insert(form_field(&problem.field, &sent), capitalised(&problem.message));
             }
-            Err(other) => return Err(other.into()),
+        }
+        Err(other) => return Err(other.into()),
+    }
+    for (index, row) in rows.iter().enumerate() {
+        if !row.is_blank() && row.offer.is_empty() {
+            errors.insert(format!("ep_offer_{index}"), "Choose one of your offers.".into());
         }
     }
     render_settings(&state, signed, partner, &global, rows, &errors, None).await
