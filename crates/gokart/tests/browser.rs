@@ -4,6 +4,7 @@
 //! PATH (`.ci/browser-deps` installs it).
 
 mod common;
+mod tracking_support;
 
 use std::{
     net::TcpListener,
@@ -715,6 +716,67 @@ async fn seed_adjust_create_clone_customize_and_share() {
     // Partners cannot reach the tenant's pages.
     browser.open("/offers").await;
     assert!(browser.body().await.contains("for the tenant's staff"));
+
+    // The publisher's global postback, with a macro the page lists.
+    browser.open("/portal").await;
+    browser.press("Postback Settings").await;
+    assert!(browser.body().await.contains("{pub_click_id}"));
+    let global = "https://rewardapp.example/pb?click={pub_click_id}&payout={payout}";
+    browser.fill("#f-global_url", global).await;
+    browser.shot("portal-postback-settings").await;
+    browser.press("Save postbacks").await;
+    assert!(browser.text("[role=status]").await.contains("saved"));
+    assert_eq!(browser.value("#f-global_url").await, global);
+    browser.press("Sign out").await;
+
+    // One install through the postback API, for the tenant's pages below.
+    let partner = shared.partner_id.unwrap();
+    let game = tracking_support::game_offer("Adjust", "https://app.adjust.com/abc123");
+    let offer_id = tracking_support::create_offer(&app, "brownboots", game, Some(partner)).await;
+    let click = tracking_support::click_id(&app, "brownboots", offer_id, "member-42").await;
+    let install = tracking_support::conversion(click, "Install", None);
+    let (status, data) =
+        tracking_support::mmp_postback(&app, &tenant, gokart_mmp::Mmp::Adjust, &install).await;
+    assert_eq!(status, 200, "{data}");
+    assert_eq!(data["status"], "Success", "{data}");
+    let conversion_id = data["conversionId"].as_str().unwrap().to_owned();
+
+    browser.log_in("ops@brownboots.test", "password-123").await;
+    browser.press("Conversions").await;
+    browser.shot("conversions").await;
+    let card = format!("[data-conversion-id='{conversion_id}']");
+    assert!(browser.text(&card).await.contains("Install the game"));
+    let all = format!("#ov-{conversion_id}-all");
+    browser.choose(&format!("{all}-status"), "Rejected").await;
+    browser.fill(&format!("{all}-reason"), "Fraud").await;
+    browser.follow(&format!("{all} button")).await;
+    browser.shot("conversion-overridden").await;
+    assert!(browser.text("[role=status]").await.contains("Status changed"));
+    assert!(browser.text(&card).await.contains("Fraud"));
+
+    browser.press("Postback Log").await;
+    browser.shot("postback-log").await;
+    assert!(browser.body().await.contains(&click.to_string()));
+
+    browser.press("Deliveries").await;
+    browser.shot("deliveries").await;
+    let body = browser.body().await;
+    assert!(body.contains("rewardapp.example/pb?click=c-member-42"), "{body}");
+
+    browser.open("/profile/callback").await;
+    browser.fill("#f-url", "https://brownboots.example/callback").await;
+    browser.fill("#f-header_name", "X-Api-Key").await;
+    browser.fill("#f-header_value", "top-secret").await;
+    browser.click("input[name=send_rejected]").await;
+    browser.press("Save callback").await;
+    assert_eq!(browser.attr("#signing-secret", "type").await, "password", "masked at first");
+    browser.click("[data-reveal]").await;
+    browser.shot("profile-callback").await;
+    let record = app.engine.tenant("brownboots").await.unwrap().unwrap();
+    let callback = app.engine.callback_settings(&record).await.unwrap();
+    assert_eq!(browser.value("#signing-secret").await, callback.signing_secret);
+    assert_eq!(browser.value("#f-header_value").await, "", "write-only");
+    assert!(callback.header_value_set && callback.send_rejected);
     close(browser).await;
 }
 
@@ -839,6 +901,10 @@ async fn pages_fit_a_phone() {
         ("/offers/new", "create-offer"),
         ("/profile/postback", "postback"),
         ("/back-office/partners", "back-office"),
+        ("/conversions", "conversions"),
+        ("/postback-log", "postback-log"),
+        ("/deliveries", "deliveries"),
+        ("/profile/callback", "callback"),
     ] {
         browser.open(path).await;
         browser.shot(name).await;

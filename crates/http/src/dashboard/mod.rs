@@ -4,12 +4,14 @@
 //! Every page needs a session (`/login`); every form carries the session's CSRF token, checked
 //! before the handler runs ([`session::Posted`]).
 
+mod activity;
 mod backoffice;
 mod creatives;
 mod login;
 mod offers;
 mod page;
 mod portal;
+mod portal_postbacks;
 mod profile;
 mod session;
 mod wizard;
@@ -38,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         .merge(creatives::routes())
         .merge(backoffice::routes())
         .merge(portal::routes())
+        .merge(portal_postbacks::routes())
+        .merge(activity::routes())
 }
 
 /// Staff land on Offer Management, partners on their portal.

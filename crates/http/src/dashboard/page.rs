@@ -25,6 +25,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("backoffice.html", include_str!("../../templates/backoffice.html")),
     ("portal_offers.html", include_str!("../../templates/portal_offers.html")),
     ("portal_offer.html", include_str!("../../templates/portal_offer.html")),
+    ("portal_postbacks.html", include_str!("../../templates/portal_postbacks.html")),
+    ("profile_callback.html", include_str!("../../templates/profile_callback.html")),
+    ("conversions.html", include_str!("../../templates/conversions.html")),
+    ("postback_log.html", include_str!("../../templates/postback_log.html")),
+    ("deliveries.html", include_str!("../../templates/deliveries.html")),
+    ("pager.html", include_str!("../../templates/pager.html")),
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -175,3 +181,22 @@ impl IntoResponse for PageError {
 }
 
 pub type PageResult = Result<Response, PageError>;
+
+/// API JSON for a template. Numbers become integers when they are, else their exact text:
+/// serde_json's arbitrary precision (kept for exact money) would otherwise show as a map.
+pub fn json_value(value: &serde_json::Value) -> Value {
+    use serde_json::Value as Json;
+    match value {
+        Json::Null => Value::from(()),
+        Json::Bool(flag) => Value::from(*flag),
+        Json::Number(number) => match number.as_i64() {
+            Some(integer) => Value::from(integer),
+            None => Value::from(number.to_string()),
+        },
+        Json::String(text) => Value::from(text.clone()),
+        Json::Array(items) => items.iter().map(json_value).collect(),
+        Json::Object(map) => {
+            map.iter().map(|(key, item)| (key.clone(), json_value(item))).collect()
+        }
+    }
+}
