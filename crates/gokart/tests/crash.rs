@@ -184,7 +184,8 @@ async fn answered_postbacks_survive_kill_9_exactly_once() {
     let mut answered = vec!["order-first".to_owned()];
     let mut unanswered = Vec::new();
 
-    for cycle in 0..3 {
+    // Issue 6 asks for at least 20 kill -9 cycles in CI.
+    for cycle in 0..20u64 {
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..60 {
             let (api, path) = (gokart.api.clone(), postback_path.clone());
@@ -195,7 +196,7 @@ async fn answered_postbacks_survive_kill_9_exactly_once() {
             });
         }
         // Which postbacks get answered before the kill varies; the assertions hold for any.
-        tokio::time::sleep(Duration::from_millis(40 + 30 * cycle)).await;
+        tokio::time::sleep(Duration::from_millis(40 + 15 * (cycle % 8))).await;
         gokart.kill();
         while let Some(result) = tasks.join_next().await {
             let (order, answer) = result.unwrap();
