@@ -165,9 +165,13 @@ impl Worker {
         let outcome = self.outcome(&job, started, attempt);
         match engine.complete_delivery(&self.inner.owner, &outcome).await {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(delivery = %job.id, "lease lost before the attempt was recorded"),
+            Ok(false) => {
+                tracing::warn!(delivery = %job.id, "lease lost before the attempt was recorded")
+            }
             // The lease runs out and the job is tried again: at least once, never lost.
-            Err(error) => tracing::error!(delivery = %job.id, %error, "recording an attempt failed"),
+            Err(error) => {
+                tracing::error!(delivery = %job.id, %error, "recording an attempt failed")
+            }
         }
     }
 

@@ -111,7 +111,8 @@ fn checked_settings(
         let absolute = url::Url::parse(url)
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
         if !absolute {
-            problems.push(FieldError::new("url", "an absolute http:// or https:// URL is required"));
+            problems
+                .push(FieldError::new("url", "an absolute http:// or https:// URL is required"));
         }
     }
     let header_name = non_empty(input.header_name);
@@ -129,7 +130,9 @@ fn checked_settings(
                 .and_then(|s| s.header_value);
         }
         match &header_value {
-            None => problems.push(FieldError::new("headerValue", "a value for the header is required")),
+            None => {
+                problems.push(FieldError::new("headerValue", "a value for the header is required"))
+            }
             Some(value) if !value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) => {
                 problems.push(FieldError::new("headerValue", "printable ASCII on one line only"))
             }

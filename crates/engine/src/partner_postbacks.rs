@@ -75,7 +75,8 @@ impl Engine {
     ) -> EngineResult<PartnerPostbacksView> {
         let mut tx = self.store.write().await?;
         let mut problems = Vec::new();
-        let global_url = input.global_url.map(|url| url.trim().to_owned()).filter(|u| !u.is_empty());
+        let global_url =
+            input.global_url.map(|url| url.trim().to_owned()).filter(|u| !u.is_empty());
         if let Some(url) = &global_url {
             problems.extend(template_problems("globalUrl", url));
         }
@@ -84,9 +85,9 @@ impl Engine {
             let field = format!("eventPostbacks[{index}]");
             match event_postback(&mut *tx, tenant.id, partner_id, &field, entry).await? {
                 Ok(postback) => {
-                    let duplicate = event_postbacks
-                        .iter()
-                        .any(|p| p.offer_id == postback.offer_id && p.event_id == postback.event_id);
+                    let duplicate = event_postbacks.iter().any(|p| {
+                        p.offer_id == postback.offer_id && p.event_id == postback.event_id
+                    });
                     if duplicate {
                         problems.push(FieldError::new(
                             format!("{field}.eventId"),

@@ -217,7 +217,8 @@ impl Fixture {
     }
 
     async fn deliveries(&self, query: &str) -> Vec<Value> {
-        let (status, body) = self.tenant.get(&self.app, &format!("/api/v1/deliveries{query}")).await;
+        let (status, body) =
+            self.tenant.get(&self.app, &format!("/api/v1/deliveries{query}")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["data"]["items"].as_array().unwrap().clone()
     }
@@ -567,10 +568,19 @@ async fn callback_settings_are_checked() {
     let f = Fixture::new().await;
     let cases = [
         (json!({ "url": "ftp://x.example/" }), "url"),
-        (json!({ "url": "https://x.example/", "headerName": "Bad Header", "headerValue": "v" }), "headerName"),
-        (json!({ "url": "https://x.example/", "headerName": "webhook-id", "headerValue": "v" }), "headerName"),
+        (
+            json!({ "url": "https://x.example/", "headerName": "Bad Header", "headerValue": "v" }),
+            "headerName",
+        ),
+        (
+            json!({ "url": "https://x.example/", "headerName": "webhook-id", "headerValue": "v" }),
+            "headerName",
+        ),
         (json!({ "url": "https://x.example/", "headerName": "X-Key" }), "headerValue"),
-        (json!({ "url": "https://x.example/", "headerName": "X-Key", "headerValue": "a\nb" }), "headerValue"),
+        (
+            json!({ "url": "https://x.example/", "headerName": "X-Key", "headerValue": "a\nb" }),
+            "headerValue",
+        ),
         (json!({ "url": "https://x.example/", "headerValue": "v" }), "headerName"),
         (json!({ "sendPending": "yes" }), "sendPending"),
     ];
@@ -650,11 +660,13 @@ async fn a_404_fails_at_once_and_resend_delivers() {
     f.app.clock.advance(Duration::days(2));
     assert_eq!(worker.run_once().await, 0, "a failed delivery is not retried");
 
-    let (status, body) = f.tenant.post(&f.app, &format!("/api/v1/deliveries/{id}/resend"), json!({})).await;
+    let (status, body) =
+        f.tenant.post(&f.app, &format!("/api/v1/deliveries/{id}/resend"), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["status"], "Pending");
     // Already queued: a second resend is refused.
-    let (status, _) = f.tenant.post(&f.app, &format!("/api/v1/deliveries/{id}/resend"), json!({})).await;
+    let (status, _) =
+        f.tenant.post(&f.app, &format!("/api/v1/deliveries/{id}/resend"), json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     assert_eq!(worker.run_once().await, 1);
@@ -664,7 +676,8 @@ async fn a_404_fails_at_once_and_resend_delivers() {
     assert_eq!(receiver.received().len(), 2);
 
     // A delivered one may be resent too.
-    let (status, _) = f.tenant.post(&f.app, &format!("/api/v1/deliveries/{id}/resend"), json!({})).await;
+    let (status, _) =
+        f.tenant.post(&f.app, &format!("/api/v1/deliveries/{id}/resend"), json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(worker.run_once().await, 1);
     assert_eq!(receiver.received().len(), 3);
@@ -690,12 +703,18 @@ async fn deliveries_api_filters_pages_and_isolates_tenants() {
     assert_eq!(f.deliveries(&format!("?conversion_id={}", Uuid::new_v4())).await.len(), 0);
     assert_eq!(f.deliveries("?kind=Callback").await.len(), 0);
 
-    for (query, field) in [("?status=Done", "status"), ("?kind=Email", "kind"), ("?conversion_id=x", "conversion_id"), ("?page_size=0", "page_size")] {
+    for (query, field) in [
+        ("?status=Done", "status"),
+        ("?kind=Email", "kind"),
+        ("?conversion_id=x", "conversion_id"),
+        ("?page_size=0", "page_size"),
+    ] {
         let (status, body) = f.tenant.get(&f.app, &format!("/api/v1/deliveries{query}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert!(messages(&body).contains(field), "{query}: {body}");
     }
-    for path in ["/api/v1/deliveries/not-a-uuid", &format!("/api/v1/deliveries/{}", Uuid::new_v4())] {
+    for path in ["/api/v1/deliveries/not-a-uuid", &format!("/api/v1/deliveries/{}", Uuid::new_v4())]
+    {
         let (status, _) = f.tenant.get(&f.app, path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
@@ -707,13 +726,12 @@ async fn deliveries_api_filters_pages_and_isolates_tenants() {
     assert_eq!(body["data"]["totalCount"], 0);
     let (status, _) = other.get(&f.app, &format!("/api/v1/deliveries/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = other.post(&f.app, &format!("/api/v1/deliveries/{id}/resend"), json!({})).await;
+    let (status, _) =
+        other.post(&f.app, &format!("/api/v1/deliveries/{id}/resend"), json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Partner tokens do not read the tenant's deliveries.
-    let (status, _) = f
-        .app
-        .call(Method::GET, "brownboots", &f.partner_token, "/api/v1/deliveries", None)
-        .await;
+    let (status, _) =
+        f.app.call(Method::GET, "brownboots", &f.partner_token, "/api/v1/deliveries", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
@@ -774,7 +792,8 @@ async fn the_running_worker_wakes_on_enqueue_and_stops_gracefully() {
 
 async fn wait_until_delivered(f: &Fixture, count: u64) {
     for _ in 0..600 {
-        let (_, body) = f.tenant.get(&f.app, "/api/v1/deliveries?status=Delivered&page_size=1").await;
+        let (_, body) =
+            f.tenant.get(&f.app, "/api/v1/deliveries?status=Delivered&page_size=1").await;
         if body["data"]["totalCount"].as_u64() == Some(count) {
             return;
         }
@@ -822,11 +841,8 @@ async fn four_workers_deliver_every_job_exactly_once() {
     let config = WorkerConfig { concurrency: 25, ..WorkerConfig::default() };
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..4 {
-        let worker = Worker::with_config(
-            f.app.engine.clone(),
-            OutboundClient::new(true).unwrap(),
-            config,
-        );
+        let worker =
+            Worker::with_config(f.app.engine.clone(), OutboundClient::new(true).unwrap(), config);
         workers.spawn(async move {
             let mut handled = 0;
             loop {

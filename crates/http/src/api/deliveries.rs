@@ -10,7 +10,9 @@ use gokart_engine::callback::CallbackInput;
 use gokart_storage::{DeliveryFilter, DeliveryKind, DeliveryStatus};
 use serde::Deserialize;
 
-use crate::{api::parse_id, list, ok, ApiError, ApiJson, ApiQuery, AppState, Management, PageQuery};
+use crate::{
+    api::parse_id, list, ok, ApiError, ApiJson, ApiQuery, AppState, Management, PageQuery,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -39,9 +41,10 @@ impl DeliveryQuery {
         };
         let kind = match self.kind.as_deref().filter(|s| !s.is_empty()) {
             None => None,
-            Some(text) => Some(DeliveryKind::parse(text).ok_or_else(|| {
-                ApiError::invalid("kind", "one of PartnerPostback, Callback")
-            })?),
+            Some(text) => Some(
+                DeliveryKind::parse(text)
+                    .ok_or_else(|| ApiError::invalid("kind", "one of PartnerPostback, Callback"))?,
+            ),
         };
         let conversion_id = match self.conversion_id.as_deref().filter(|s| !s.is_empty()) {
             None => None,
