@@ -12,6 +12,7 @@ pub mod offers;
 pub mod outbox;
 pub mod partner_postbacks;
 pub mod secrets;
+pub mod sessions;
 pub mod tenants;
 pub mod tracking;
 pub mod urls;

@@ -1,1 +1,214 @@
-//! Clicks on partner tracking links.
+//! Clicks on partner tracking links (PRODUCT.md §6): checks, the durable click record, and the
+//! MMP link the user is sent on to.
+
+use gokart_domain::{
+    availability::{check_availability, Unavailable},
+    macros::{append_query_param, expand_known, template_macros, LINK_MACROS},
+    offer::{Offer, OfferType},
+    targeting::{check_click, ClickTargeting, TargetingMismatch},
+    Money,
+};
+use gokart_storage::{ClickRecord, CountedScope, OfferRecord, TenantRecord, Tx};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::{
+    conversions::{day_start, storable},
+    Engine, EngineError,
+};
+
+/// Most `pub_*` parameters kept per click, and the longest value kept.
+const MAX_PUB_PARAMS: usize = 64;
+const MAX_PUB_VALUE: usize = 1024;
+
+/// A click as the tracking link received it.
+#[derive(Debug, Clone, Default)]
+pub struct ClickRequest {
+    /// Every query parameter, decoded, in order (duplicates included; the first non-empty wins).
+    pub query: Vec<(String, String)>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A recorded click and where to send the user.
+#[derive(Debug, Clone)]
+pub struct ClickRedirect {
+    pub click_id: Uuid,
+    pub location: String,
+}
+
+/// Why a click is refused; `Display` is the page the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum ClickRefused {
+    #[error("This offer does not exist.")]
+    UnknownOffer,
+    #[error("{0}")]
+    Unavailable(Unavailable),
+    #[error("This link is incomplete: it needs pub_member_id or pub_click_id.")]
+    MissingMember,
+    #[error("{0}")]
+    Targeting(TargetingMismatch),
+    #[error("The click could not be recorded; please try again.")]
+    Storage(EngineError),
+}
+
+impl ClickRefused {
+    /// The HTTP status of the refusal page.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ClickRefused::UnknownOffer => 404,
+            ClickRefused::Unavailable(Unavailable::Expired) => 410,
+            ClickRefused::Unavailable(_) | ClickRefused::Targeting(_) => 403,
+            ClickRefused::MissingMember => 400,
+            ClickRefused::Storage(_) => 503,
+        }
+    }
+}
+
+impl From<gokart_storage::StorageError> for ClickRefused {
+    fn from(error: gokart_storage::StorageError) -> Self {
+        ClickRefused::Storage(error.into())
+    }
+}
+
+impl Engine {
+    /// Checks a click and, when the offer takes it, records it durably and answers the MMP link
+    /// with its macros filled. With `record` false (HEAD) the checks run but nothing is stored.
+    pub async fn track_click(
+        &self,
+        tenant: &TenantRecord,
+        offer_id: Uuid,
+        request: &ClickRequest,
+        record: bool,
+    ) -> Result<ClickRedirect, ClickRefused> {
+        let now = self.now();
+        let pub_params = pub_params(&request.query);
+        let mut tx = self.store.write().await?;
+        let offer = tx.offer(tenant.id, offer_id).await?.ok_or(ClickRefused::UnknownOffer)?;
+        check_availability(&offer.offer, now.date_naive()).map_err(ClickRefused::Unavailable)?;
+        if out_of_budget(tx.as_mut(), tenant, &offer, now).await? {
+            return Err(ClickRefused::Unavailable(Unavailable::OutOfBudget));
+        }
+        let text = |name: &str| pub_params.get(name).and_then(Value::as_str).map(str::to_owned);
+        let pub_click_id = text("pub_click_id");
+        let member = text("pub_member_id").or_else(|| pub_click_id.clone());
+        let member = member.ok_or(ClickRefused::MissingMember)?;
+        let targeting = ClickTargeting {
+            gender: pub_params.get("pub_gender").and_then(Value::as_str),
+            age: pub_params.get("pub_age").and_then(Value::as_str),
+            country: pub_params.get("pub_geo_country").and_then(Value::as_str),
+        };
+        check_click(&offer.offer.spec.targeting, &targeting).map_err(ClickRefused::Targeting)?;
+        let click = ClickRecord {
+            id: Uuid::now_v7(),
+            tenant_id: tenant.id,
+            offer_id,
+            partner_id: offer.offer.partner_id,
+            pub_member_id: member,
+            pub_click_id,
+            pub_params,
+            ip: request.ip.clone(),
+            user_agent: request.user_agent.as_deref().map(|ua| storable(bounded(ua))),
+            created_at: now,
+        };
+        if record {
+            tx.insert_click(&click).await?;
+            tx.commit().await?;
+        }
+        let location = tracking_link(&offer.offer, &click, &tenant.currency);
+        Ok(ClickRedirect { click_id: click.id, location })
+    }
+}
+
+/// An offer stops taking clicks once its total or today's budget is used up.
+async fn out_of_budget(
+    tx: &mut dyn Tx,
+    tenant: &TenantRecord,
+    offer: &OfferRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, ClickRefused> {
+    let budget = &offer.offer.spec.budget;
+    if budget.total.is_some_and(|total| offer.spent >= total) {
+        return Ok(true);
+    }
+    if let Some(daily) = budget.daily {
+        let scope =
+            CountedScope { offer_id: offer.offer.id, event_id: None, since: Some(day_start(now)) };
+        return Ok(tx.counted_revenue(tenant.id, scope).await? >= daily);
+    }
+    Ok(false)
+}
+
+/// The first non-empty value of every `pub_*` parameter, bounded.
+fn pub_params(query: &[(String, String)]) -> Map<String, Value> {
+    let mut params = Map::new();
+    for (key, value) in query {
+        let (key, value) = (storable(key), storable(value));
+        let (key, value) = (key.as_str(), value.trim());
+        if !key.starts_with("pub_") || value.is_empty() || params.contains_key(key) {
+            continue;
+        }
+        if params.len() >= MAX_PUB_PARAMS {
+            break;
+        }
+        params.insert(bounded(key).to_owned(), Value::String(bounded(value).to_owned()));
+    }
+    params
+}
+
+fn bounded(text: &str) -> &str {
+    if text.len() <= MAX_PUB_VALUE {
+        return text;
+    }
+    let mut end = MAX_PUB_VALUE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The offer's tracking system link with the click's macros filled, and the click id appended
+/// under the tracking system's parameter when the link has no `{gk_click_id}`.
+pub fn tracking_link(offer: &Offer, click: &ClickRecord, currency: &str) -> String {
+    let template = &offer.spec.tracking_system_link;
+    let (cost_type, cost_amount) = cost_of(offer);
+    let expanded = expand_known(template, LINK_MACROS, |name| match name {
+        "gk_click_id" => Some(click.id.to_string()),
+        "gk_offer_id" => Some(offer.id.to_string()),
+        "gk_offer_name" => Some(offer.spec.name.clone()),
+        "gk_partner_id" => click.partner_id.map(|id| id.to_string()),
+        "pub_member_id" => Some(click.pub_member_id.clone()),
+        "cost_type" => Some(cost_type.to_owned()),
+        "cost_amount" => Some(cost_amount.to_string()),
+        "cost_currency" => Some(currency.to_owned()),
+        other => click.pub_param(other).map(str::to_owned),
+    });
+    if template_macros(template).contains(&"gk_click_id") {
+        return expanded;
+    }
+    // Offer validation requires the macro for systems without a parameter of their own; an
+    // older offer without it still gets the click id under gokart's own name.
+    let parameter = offer.spec.tracking_system.click_id_parameter().unwrap_or("gk_click_id");
+    append_query_param(&expanded, parameter, &click.id.to_string())
+}
+
+/// `cpi` when the first event is the install (a SingleEvent offer counts as one), else `cpa`;
+/// the amount is the first event's revenue.
+fn cost_of(offer: &Offer) -> (&'static str, Money) {
+    let spec = &offer.spec;
+    if spec.offer_type == OfferType::SingleEvent {
+        return ("cpi", spec.revenue.unwrap_or(Money::ZERO));
+    }
+    let first = spec
+        .events
+        .iter()
+        .find(|event| event.sequence_number == Some(1))
+        .or_else(|| spec.events.first());
+    match first {
+        Some(event) => (
+            if event.event_id == "Install" { "cpi" } else { "cpa" },
+            event.revenue.unwrap_or(Money::ZERO),
+        ),
+        None => ("cpa", Money::ZERO),
+    }
+}

@@ -30,6 +30,8 @@ pub enum Command {
     /// Tenant administration.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Play an MMP: click a tracking link, then send Adjust- or AppsFlyer-shaped postbacks.
+    Simulate(crate::simulate::Simulate),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             run_server(&settings, server).await
         }
         Command::Tenant(TenantCommand::Create(args)) => create_tenant(args).await,
+        Command::Simulate(args) => crate::simulate::run(args).await,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod demo;
 pub mod server;
 pub mod settings;
+pub mod simulate;
 
 pub use server::{serve, Server};
 pub use settings::Settings;

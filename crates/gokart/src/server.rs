@@ -65,8 +65,7 @@ pub async fn serve(
     let stop_worker = CancellationToken::new();
     let worker = if server.run_worker {
         let worker = server.worker()?;
-        let cancel = stop_worker.clone();
-        Some(tokio::spawn(async move { worker.run(cancel).await }))
+        Some(tokio::spawn(background_jobs(server.engine.clone(), worker, stop_worker.clone())))
     } else {
         None
     };
@@ -85,14 +84,18 @@ pub async fn run_worker_until(
     server: &Server,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let worker = server.worker()?;
     let cancel = CancellationToken::new();
-    let running = tokio::spawn({
-        let cancel = cancel.clone();
-        async move { worker.run(cancel).await }
-    });
+    let running =
+        tokio::spawn(background_jobs(server.engine.clone(), server.worker()?, cancel.clone()));
     shutdown.await;
     cancel.cancel();
     running.await?;
     Ok(())
+}
+
+/// The background jobs of a worker: deliveries, and the approval of due pending conversions.
+async fn background_jobs(engine: Arc<Engine>, worker: Worker, cancel: CancellationToken) {
+    let approvals = tokio::spawn(engine.run_approvals(cancel.clone().cancelled_owned()));
+    worker.run(cancel).await;
+    let _ = approvals.await;
 }

@@ -5,6 +5,8 @@ use gokart_domain::Money;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::{Page, PageRequest, Result};
+
 /// A click on a partner tracking link, recorded before the redirect is answered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClickRecord {
@@ -126,6 +128,104 @@ pub struct PostbackLogEntry {
     pub conversion_event_id: Option<Uuid>,
 }
 
+/// What the conversions list filters on. `from`/`to` bound the conversion's creation time
+/// (`userCompletedAt`), both inclusive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversionFilter {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub offer_id: Option<Uuid>,
+    pub status: Option<ConversionStatus>,
+    /// A member id (case-insensitive substring) or a click id (exact).
+    pub search: Option<String>,
+}
+
+/// Which counted conversion events a cap or budget looks at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CountedScope<'a> {
+    pub offer_id: Uuid,
+    /// One event of a MultiEvent offer; `None` for the whole offer.
+    pub event_id: Option<&'a str>,
+    /// Completed at or after this time; `None` for all time.
+    pub since: Option<DateTime<Utc>>,
+}
+
 /// Clicks, conversions, conversion events and the postback log.
 #[async_trait::async_trait]
-pub trait TrackingTx: Send {}
+pub trait TrackingTx: Send {
+    async fn insert_click(&mut self, click: &ClickRecord) -> Result<()>;
+    async fn click(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<ClickRecord>>;
+
+    async fn insert_conversion(&mut self, conversion: &ConversionRecord) -> Result<()>;
+    /// Writes status, rejection reason and `updated_at`.
+    async fn update_conversion(&mut self, conversion: &ConversionRecord) -> Result<()>;
+    async fn conversion(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<ConversionRecord>>;
+    async fn conversion_for_click(
+        &mut self,
+        tenant_id: Uuid,
+        click_id: Uuid,
+    ) -> Result<Option<ConversionRecord>>;
+    /// Newest first.
+    async fn list_conversions(
+        &mut self,
+        tenant_id: Uuid,
+        filter: &ConversionFilter,
+        page: PageRequest,
+    ) -> Result<Page<ConversionRecord>>;
+
+    /// Refused with `Conflict` when (click, event, dedup key) exists already.
+    async fn insert_conversion_event(&mut self, event: &ConversionEventRecord) -> Result<()>;
+    /// Writes status, rejection reason, `counted`, `pending_until` and `updated_at`.
+    async fn update_conversion_event(&mut self, event: &ConversionEventRecord) -> Result<()>;
+    async fn conversion_event(
+        &mut self,
+        tenant_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<ConversionEventRecord>>;
+    /// The events of one conversion, oldest first.
+    async fn conversion_events(
+        &mut self,
+        tenant_id: Uuid,
+        conversion_id: Uuid,
+    ) -> Result<Vec<ConversionEventRecord>>;
+    /// How many counted events `scope` holds (caps).
+    async fn count_counted_events(
+        &mut self,
+        tenant_id: Uuid,
+        scope: CountedScope<'_>,
+    ) -> Result<u64>;
+    /// The revenue of the counted events `scope` holds (daily budget).
+    async fn counted_revenue(&mut self, tenant_id: Uuid, scope: CountedScope<'_>) -> Result<Money>;
+    /// Whether the member has a counted event on the offer through a click other than `click_id`.
+    async fn member_counted_elsewhere(
+        &mut self,
+        tenant_id: Uuid,
+        offer_id: Uuid,
+        pub_member_id: &str,
+        click_id: Uuid,
+    ) -> Result<bool>;
+    /// `offers.spent += delta` (negative to give budget back).
+    async fn add_offer_spent(
+        &mut self,
+        tenant_id: Uuid,
+        offer_id: Uuid,
+        delta: Money,
+    ) -> Result<()>;
+    /// Pending events of every tenant whose pending time ended at or before `now` (a system job,
+    /// so not scoped to one tenant), oldest first.
+    async fn due_pending_events(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ConversionEventRecord>>;
+
+    async fn insert_postback_log(&mut self, entry: &PostbackLogEntry) -> Result<()>;
+    /// Newest first; `from` and `to` inclusive.
+    async fn postback_log(
+        &mut self,
+        tenant_id: Uuid,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        page: PageRequest,
+    ) -> Result<Page<PostbackLogEntry>>;
+}

@@ -1,9 +1,62 @@
-//! The dashboard and partner portal at `app.<tenant>.<base>`: server-rendered pages.
+//! The dashboard and partner portal at `app.<tenant>.<base>`: server-rendered pages with a
+//! little hand-written script (the eye icon, copy buttons), no build step.
+//!
+//! Every page needs a session (`/login`); every form carries the session's CSRF token, checked
+//! before the handler runs ([`session::Posted`]).
 
-use axum::Router;
+mod backoffice;
+mod creatives;
+mod login;
+mod offers;
+mod page;
+mod portal;
+mod profile;
+mod session;
+mod wizard;
+
+pub use creatives::set_data_dir;
+
+use axum::{
+    http::{header, HeaderValue},
+    response::{IntoResponse, Redirect, Response},
+    routing::get,
+    Router,
+};
 
 use crate::AppState;
+use page::PageResult;
+use session::{AppTenant, SignedIn};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(home))
+        .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
+        .merge(login::routes())
+        .merge(profile::routes())
+        .merge(offers::routes())
+        .merge(creatives::routes())
+        .merge(backoffice::routes())
+        .merge(portal::routes())
+}
+
+/// Staff land on Offer Management, partners on their portal.
+async fn home(signed: SignedIn) -> PageResult {
+    Ok(Redirect::to(if signed.is_partner() { "/portal" } else { "/offers" }).into_response())
+}
+
+async fn stylesheet(_: AppTenant) -> Response {
+    asset("text/css; charset=utf-8", include_str!("../../static/app.css"))
+}
+
+async fn script(_: AppTenant) -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("../../static/app.js"))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response
 }

@@ -234,7 +234,7 @@ impl CatalogTx for SqlTx {
         }
         let total = count.fetch_one(&mut *self.tx).await.map_err(map_error)?;
         let list_sql = format!(
-            "SELECT * FROM offers WHERE {condition} ORDER BY created_at DESC, id LIMIT {} OFFSET {}",
+            "SELECT * FROM offers WHERE {condition} ORDER BY created_at DESC, id DESC LIMIT {} OFFSET {}",
             page.size,
             page.offset()
         );

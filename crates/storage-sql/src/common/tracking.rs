@@ -1,4 +1,503 @@
 // Clicks, conversions, conversion events and the postback log.
 
+fn json_map(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    match parse_json(text) {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+fn optional_uuid(row: &DbRow, name: &str) -> Result<Option<Uuid>> {
+    Ok(col::<Option<String>>(row, name)?.map(|id| parse_uuid(&id)))
+}
+
+fn status_of(row: &DbRow) -> Result<ConversionStatus> {
+    let text: String = col(row, "status")?;
+    Ok(ConversionStatus::parse(&text).unwrap_or(ConversionStatus::Pending))
+}
+
+fn click_from_row(row: &DbRow) -> Result<ClickRecord> {
+    Ok(ClickRecord {
+        id: parse_uuid(&col::<String>(row, "id")?),
+        tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
+        offer_id: parse_uuid(&col::<String>(row, "offer_id")?),
+        partner_id: optional_uuid(row, "partner_id")?,
+        pub_member_id: col(row, "pub_member_id")?,
+        pub_click_id: col(row, "pub_click_id")?,
+        pub_params: json_map(&col::<String>(row, "pub_params")?),
+        ip: col(row, "ip")?,
+        user_agent: col(row, "user_agent")?,
+        created_at: at(col(row, "created_at")?),
+    })
+}
+
+fn conversion_from_row(row: &DbRow) -> Result<ConversionRecord> {
+    Ok(ConversionRecord {
+        id: parse_uuid(&col::<String>(row, "id")?),
+        tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
+        offer_id: parse_uuid(&col::<String>(row, "offer_id")?),
+        click_id: parse_uuid(&col::<String>(row, "click_id")?),
+        partner_id: optional_uuid(row, "partner_id")?,
+        pub_member_id: col(row, "pub_member_id")?,
+        status: status_of(row)?,
+        rejection_reason: col(row, "rejection_reason")?,
+        created_at: at(col(row, "created_at")?),
+        updated_at: at(col(row, "updated_at")?),
+    })
+}
+
+fn conversion_event_from_row(row: &DbRow) -> Result<ConversionEventRecord> {
+    use gokart_domain::Money;
+    Ok(ConversionEventRecord {
+        id: parse_uuid(&col::<String>(row, "id")?),
+        tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
+        conversion_id: parse_uuid(&col::<String>(row, "conversion_id")?),
+        offer_id: parse_uuid(&col::<String>(row, "offer_id")?),
+        click_id: parse_uuid(&col::<String>(row, "click_id")?),
+        partner_id: optional_uuid(row, "partner_id")?,
+        pub_member_id: col(row, "pub_member_id")?,
+        event_id: col(row, "event_id")?,
+        event_name: col(row, "event_name")?,
+        sequence_number: col::<Option<i64>>(row, "sequence_number")?
+            .and_then(|n| u32::try_from(n).ok()),
+        dedup_key: col(row, "dedup_key")?,
+        status: status_of(row)?,
+        rejection_reason: col(row, "rejection_reason")?,
+        counted: col(row, "counted")?,
+        revenue: Money::from_units(col(row, "revenue")?),
+        reward: Money::from_units(col(row, "reward")?),
+        amount: col::<Option<i64>>(row, "amount")?.map(Money::from_units),
+        currency: col(row, "currency")?,
+        transaction_id: parse_uuid(&col::<String>(row, "transaction_id")?),
+        params: json_map(&col::<String>(row, "params")?),
+        completed_at: at(col(row, "completed_at")?),
+        pending_until: col::<Option<i64>>(row, "pending_until")?.map(at),
+        created_at: at(col(row, "created_at")?),
+        updated_at: at(col(row, "updated_at")?),
+    })
+}
+
+fn postback_log_from_row(row: &DbRow) -> Result<PostbackLogEntry> {
+    Ok(PostbackLogEntry {
+        id: parse_uuid(&col::<String>(row, "id")?),
+        tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
+        received_at: at(col(row, "received_at")?),
+        method: col(row, "method")?,
+        params: json_map(&col::<String>(row, "params")?),
+        http_status: u16::try_from(col::<i64>(row, "http_status")?).unwrap_or(0),
+        status: col(row, "status")?,
+        rejection_reason: col(row, "rejection_reason")?,
+        click_id: col(row, "click_id")?,
+        conversion_id: optional_uuid(row, "conversion_id")?,
+        conversion_event_id: optional_uuid(row, "conversion_event_id")?,
+    })
+}
+
+/// The WHERE clause and its text values for the counted events of `scope`.
+fn counted_condition(tenant_id: Uuid, scope: &CountedScope<'_>) -> (String, Vec<String>, i64) {
+    let mut condition =
+        "tenant_id = $1 AND offer_id = $2 AND counted = $3 AND completed_at >= $4".to_owned();
+    let mut values = vec![tenant_id.to_string(), scope.offer_id.to_string()];
+    if let Some(event_id) = scope.event_id {
+        condition.push_str(" AND event_id = $5");
+        values.push(event_id.to_owned());
+    }
+    (condition, values, scope.since.map_or(i64::MIN, micros))
+}
+
+/// A conversions query: the tenant, the range, then the filters' values.
+fn conversion_query<'q>(
+    sql: &'q str,
+    values: &'q [String],
+    from: i64,
+    to: i64,
+) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
+    let mut query = sqlx::query(sql).bind(&values[0]).bind(from).bind(to);
+    for value in &values[1..] {
+        query = query.bind(value);
+    }
+    query
+}
+
 #[async_trait]
-impl TrackingTx for SqlTx {}
+impl TrackingTx for SqlTx {
+    async fn insert_click(&mut self, click: &ClickRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO clicks (id, tenant_id, offer_id, partner_id, pub_member_id, pub_click_id,
+                                 pub_params, ip, user_agent, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(click.id.to_string())
+        .bind(click.tenant_id.to_string())
+        .bind(click.offer_id.to_string())
+        .bind(click.partner_id.map(|id| id.to_string()))
+        .bind(&click.pub_member_id)
+        .bind(&click.pub_click_id)
+        .bind(serde_json::Value::Object(click.pub_params.clone()).to_string())
+        .bind(&click.ip)
+        .bind(&click.user_agent)
+        .bind(micros(click.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn click(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<ClickRecord>> {
+        let row = sqlx::query("SELECT * FROM clicks WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(click_from_row).transpose()
+    }
+
+    async fn insert_conversion(&mut self, conversion: &ConversionRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO conversions (id, tenant_id, offer_id, click_id, partner_id, pub_member_id,
+                                      status, rejection_reason, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(conversion.id.to_string())
+        .bind(conversion.tenant_id.to_string())
+        .bind(conversion.offer_id.to_string())
+        .bind(conversion.click_id.to_string())
+        .bind(conversion.partner_id.map(|id| id.to_string()))
+        .bind(&conversion.pub_member_id)
+        .bind(conversion.status.as_str())
+        .bind(&conversion.rejection_reason)
+        .bind(micros(conversion.created_at))
+        .bind(micros(conversion.updated_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn update_conversion(&mut self, conversion: &ConversionRecord) -> Result<()> {
+        sqlx::query(
+            "UPDATE conversions SET status = $3, rejection_reason = $4, updated_at = $5
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(conversion.tenant_id.to_string())
+        .bind(conversion.id.to_string())
+        .bind(conversion.status.as_str())
+        .bind(&conversion.rejection_reason)
+        .bind(micros(conversion.updated_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn conversion(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<ConversionRecord>> {
+        let row = sqlx::query("SELECT * FROM conversions WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(conversion_from_row).transpose()
+    }
+
+    async fn conversion_for_click(
+        &mut self,
+        tenant_id: Uuid,
+        click_id: Uuid,
+    ) -> Result<Option<ConversionRecord>> {
+        let row = sqlx::query("SELECT * FROM conversions WHERE tenant_id = $1 AND click_id = $2")
+            .bind(tenant_id.to_string())
+            .bind(click_id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(conversion_from_row).transpose()
+    }
+
+    async fn list_conversions(
+        &mut self,
+        tenant_id: Uuid,
+        filter: &ConversionFilter,
+        page: PageRequest,
+    ) -> Result<Page<ConversionRecord>> {
+        let mut conditions =
+            vec!["tenant_id = $1".to_owned(), "created_at >= $2".into(), "created_at <= $3".into()];
+        // $1 is the tenant, $2 and $3 the range, then the filters' values in order.
+        let mut values = vec![tenant_id.to_string()];
+        let next = |values: &mut Vec<String>, value: String| {
+            values.push(value);
+            format!("${}", values.len() + 2)
+        };
+        if let Some(offer_id) = filter.offer_id {
+            let p = next(&mut values, offer_id.to_string());
+            conditions.push(format!("offer_id = {p}"));
+        }
+        if let Some(status) = filter.status {
+            let p = next(&mut values, status.as_str().to_owned());
+            conditions.push(format!("status = {p}"));
+        }
+        if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            let like = next(&mut values, like_pattern(search));
+            let exact = next(&mut values, search.to_lowercase());
+            conditions.push(format!(
+                "(LOWER(pub_member_id) LIKE {like} ESCAPE '\\' OR click_id = {exact})"
+            ));
+        }
+        let condition = conditions.join(" AND ");
+        let (from, to) = (micros(filter.from), micros(filter.to));
+        let bind_all = |sql| conversion_query(sql, &values, from, to);
+        let count_sql = format!("SELECT COUNT(*) AS n FROM conversions WHERE {condition}");
+        let total: i64 =
+            col(&bind_all(&count_sql).fetch_one(&mut *self.tx).await.map_err(map_error)?, "n")?;
+        let list_sql = format!(
+            "SELECT * FROM conversions WHERE {condition}
+             ORDER BY created_at DESC, id LIMIT {} OFFSET {}",
+            page.size,
+            page.offset()
+        );
+        let rows = bind_all(&list_sql).fetch_all(&mut *self.tx).await.map_err(map_error)?;
+        let items = rows.iter().map(conversion_from_row).collect::<Result<_>>()?;
+        Ok(page_of(items, page, total))
+    }
+
+    async fn insert_conversion_event(&mut self, event: &ConversionEventRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO conversion_events (id, tenant_id, conversion_id, offer_id, click_id,
+                partner_id, pub_member_id, event_id, event_name, sequence_number, dedup_key, status,
+                rejection_reason, counted, revenue, reward, amount, currency, transaction_id, params,
+                completed_at, pending_until, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                     $18, $19, $20, $21, $22, $23, $24)",
+        )
+        .bind(event.id.to_string())
+        .bind(event.tenant_id.to_string())
+        .bind(event.conversion_id.to_string())
+        .bind(event.offer_id.to_string())
+        .bind(event.click_id.to_string())
+        .bind(event.partner_id.map(|id| id.to_string()))
+        .bind(&event.pub_member_id)
+        .bind(&event.event_id)
+        .bind(&event.event_name)
+        .bind(event.sequence_number.map(i64::from))
+        .bind(&event.dedup_key)
+        .bind(event.status.as_str())
+        .bind(&event.rejection_reason)
+        .bind(event.counted)
+        .bind(event.revenue.units())
+        .bind(event.reward.units())
+        .bind(event.amount.map(|amount| amount.units()))
+        .bind(&event.currency)
+        .bind(event.transaction_id.to_string())
+        .bind(serde_json::Value::Object(event.params.clone()).to_string())
+        .bind(micros(event.completed_at))
+        .bind(event.pending_until.map(micros))
+        .bind(micros(event.created_at))
+        .bind(micros(event.updated_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn update_conversion_event(&mut self, event: &ConversionEventRecord) -> Result<()> {
+        sqlx::query(
+            "UPDATE conversion_events SET status = $3, rejection_reason = $4, counted = $5,
+                    pending_until = $6, updated_at = $7
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(event.tenant_id.to_string())
+        .bind(event.id.to_string())
+        .bind(event.status.as_str())
+        .bind(&event.rejection_reason)
+        .bind(event.counted)
+        .bind(event.pending_until.map(micros))
+        .bind(micros(event.updated_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn conversion_event(
+        &mut self,
+        tenant_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<ConversionEventRecord>> {
+        let row = sqlx::query("SELECT * FROM conversion_events WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(conversion_event_from_row).transpose()
+    }
+
+    async fn conversion_events(
+        &mut self,
+        tenant_id: Uuid,
+        conversion_id: Uuid,
+    ) -> Result<Vec<ConversionEventRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM conversion_events WHERE tenant_id = $1 AND conversion_id = $2
+             ORDER BY created_at, id",
+        )
+        .bind(tenant_id.to_string())
+        .bind(conversion_id.to_string())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        rows.iter().map(conversion_event_from_row).collect()
+    }
+
+    async fn count_counted_events(
+        &mut self,
+        tenant_id: Uuid,
+        scope: CountedScope<'_>,
+    ) -> Result<u64> {
+        let (condition, values, since) = counted_condition(tenant_id, &scope);
+        let sql = format!("SELECT COUNT(*) AS n FROM conversion_events WHERE {condition}");
+        let mut query = sqlx::query(&sql).bind(&values[0]).bind(&values[1]).bind(true).bind(since);
+        if let Some(event_id) = values.get(2) {
+            query = query.bind(event_id);
+        }
+        let row = query.fetch_one(&mut *self.tx).await.map_err(map_error)?;
+        Ok(u64::try_from(col::<i64>(&row, "n")?).unwrap_or(0))
+    }
+
+    async fn counted_revenue(
+        &mut self,
+        tenant_id: Uuid,
+        scope: CountedScope<'_>,
+    ) -> Result<gokart_domain::Money> {
+        let (condition, values, since) = counted_condition(tenant_id, &scope);
+        // PostgreSQL's SUM of BIGINT is NUMERIC: cast back so both backends answer an integer.
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(revenue), 0) AS BIGINT) AS total
+             FROM conversion_events WHERE {condition}"
+        );
+        let mut query = sqlx::query(&sql).bind(&values[0]).bind(&values[1]).bind(true).bind(since);
+        if let Some(event_id) = values.get(2) {
+            query = query.bind(event_id);
+        }
+        let row = query.fetch_one(&mut *self.tx).await.map_err(map_error)?;
+        Ok(gokart_domain::Money::from_units(col(&row, "total")?))
+    }
+
+    async fn member_counted_elsewhere(
+        &mut self,
+        tenant_id: Uuid,
+        offer_id: Uuid,
+        pub_member_id: &str,
+        click_id: Uuid,
+    ) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM conversion_events
+             WHERE tenant_id = $1 AND offer_id = $2 AND pub_member_id = $3 AND click_id <> $4
+               AND counted = $5",
+        )
+        .bind(tenant_id.to_string())
+        .bind(offer_id.to_string())
+        .bind(pub_member_id)
+        .bind(click_id.to_string())
+        .bind(true)
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        Ok(col::<i64>(&row, "n")? > 0)
+    }
+
+    async fn add_offer_spent(
+        &mut self,
+        tenant_id: Uuid,
+        offer_id: Uuid,
+        delta: gokart_domain::Money,
+    ) -> Result<()> {
+        sqlx::query("UPDATE offers SET spent = spent + $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id.to_string())
+            .bind(offer_id.to_string())
+            .bind(delta.units())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn due_pending_events(
+        &mut self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<ConversionEventRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM conversion_events
+             WHERE status = 'Pending' AND pending_until IS NOT NULL AND pending_until <= $1
+             ORDER BY pending_until, id LIMIT $2",
+        )
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        rows.iter().map(conversion_event_from_row).collect()
+    }
+
+    async fn insert_postback_log(&mut self, entry: &PostbackLogEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO postback_log (id, tenant_id, received_at, method, params, http_status,
+                                       status, rejection_reason, click_id, conversion_id,
+                                       conversion_event_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(entry.id.to_string())
+        .bind(entry.tenant_id.to_string())
+        .bind(micros(entry.received_at))
+        .bind(&entry.method)
+        .bind(serde_json::Value::Object(entry.params.clone()).to_string())
+        .bind(i64::from(entry.http_status))
+        .bind(&entry.status)
+        .bind(&entry.rejection_reason)
+        .bind(&entry.click_id)
+        .bind(entry.conversion_id.map(|id| id.to_string()))
+        .bind(entry.conversion_event_id.map(|id| id.to_string()))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn postback_log(
+        &mut self,
+        tenant_id: Uuid,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        page: PageRequest,
+    ) -> Result<Page<PostbackLogEntry>> {
+        let from = from.map_or(i64::MIN, micros);
+        let to = to.map_or(i64::MAX, micros);
+        let condition = "tenant_id = $1 AND received_at >= $2 AND received_at <= $3";
+        let total: i64 = col(
+            &sqlx::query(&format!("SELECT COUNT(*) AS n FROM postback_log WHERE {condition}"))
+                .bind(tenant_id.to_string())
+                .bind(from)
+                .bind(to)
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(map_error)?,
+            "n",
+        )?;
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM postback_log WHERE {condition}
+             ORDER BY received_at DESC, id LIMIT $4 OFFSET $5"
+        ))
+        .bind(tenant_id.to_string())
+        .bind(from)
+        .bind(to)
+        .bind(i64::from(page.size))
+        .bind(page.offset())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        let items = rows.iter().map(postback_log_from_row).collect::<Result<_>>()?;
+        Ok(page_of(items, page, total))
+    }
+}

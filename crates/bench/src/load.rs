@@ -1,0 +1,163 @@
+//! A small HTTP/1.1 load generator on hyper: closed loop for the maximum rate, open loop (fixed
+//! schedule, latency measured from the scheduled time) for latency at a given rate.
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+
+pub type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+pub fn client(connections: usize) -> HttpClient {
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(connections).build_http()
+}
+
+/// Builds the n-th request of a run.
+pub type MakeRequest = Arc<dyn Fn(u64) -> Request<Full<Bytes>> + Send + Sync>;
+/// Sees each successful answer (status and headers), e.g. to collect click ids.
+pub type OnResponse = Arc<dyn Fn(&Response<hyper::body::Incoming>) + Send + Sync>;
+
+pub fn get(addr: SocketAddr, host: &str, path_and_query: &str) -> Request<Full<Bytes>> {
+    Request::get(format!("http://{addr}{path_and_query}"))
+        .header(hyper::header::HOST, host)
+        .body(Full::new(Bytes::new()))
+        .expect("valid request")
+}
+
+pub struct RunStats {
+    pub ok: u64,
+    pub failed: u64,
+    pub elapsed: Duration,
+    pub latency: Histogram<u64>,
+}
+
+impl RunStats {
+    pub fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Latency quantile in milliseconds.
+    pub fn ms(&self, quantile: f64) -> f64 {
+        self.latency.value_at_quantile(quantile) as f64 / 1000.0
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")
+}
+
+async fn send_one(
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
+    on_response: &Option<OnResponse>,
+) -> bool {
+    match client.request(request).await {
+        Ok(response) => {
+            let good = response.status().is_success() || response.status().is_redirection();
+            if good {
+                if let Some(callback) = on_response {
+                    callback(&response);
+                }
+            }
+            let _ = response.into_body().collect().await;
+            good
+        }
+        Err(_) => false,
+    }
+}
+
+/// `connections` loops, each sending its next request as soon as the previous one is answered.
+pub async fn closed_loop(
+    client: &HttpClient,
+    connections: usize,
+    duration: Duration,
+    make: MakeRequest,
+    on_response: Option<OnResponse>,
+) -> RunStats {
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, make, on_response, counter) =
+            (client.clone(), make.clone(), on_response.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut failed, mut latency) = (0u64, 0u64, histogram());
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let sent = Instant::now();
+                if send_one(&client, make(n), &on_response).await {
+                    ok += 1;
+                    let _ = latency.record(sent.elapsed().as_micros() as u64);
+                } else {
+                    failed += 1;
+                }
+            }
+            (ok, failed, latency)
+        }));
+    }
+    collect(tasks, started).await
+}
+
+/// Sends `rate` requests per second on a fixed schedule for `duration`; latency counts from the
+/// scheduled time, so a stall is not hidden (no coordinated omission).
+pub async fn open_loop(
+    client: &HttpClient,
+    connections: usize,
+    rate: f64,
+    duration: Duration,
+    make: MakeRequest,
+) -> RunStats {
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let per_task = Duration::from_secs_f64(connections as f64 / rate.max(1.0));
+    let total = (rate * duration.as_secs_f64()) as u64;
+    let mut tasks = Vec::new();
+    for task in 0..connections {
+        let (client, make, counter) = (client.clone(), make.clone(), counter.clone());
+        let offset = per_task.mul_f64(task as f64 / connections as f64);
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut failed, mut latency) = (0u64, 0u64, histogram());
+            let mut due = started + offset;
+            loop {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= total {
+                    break;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                if send_one(&client, make(n), &None).await {
+                    ok += 1;
+                    let _ = latency.record(due.elapsed().as_micros() as u64);
+                } else {
+                    failed += 1;
+                }
+                due += per_task;
+            }
+            (ok, failed, latency)
+        }));
+    }
+    collect(tasks, started).await
+}
+
+async fn collect(
+    tasks: Vec<tokio::task::JoinHandle<(u64, u64, Histogram<u64>)>>,
+    started: Instant,
+) -> RunStats {
+    let mut stats = RunStats { ok: 0, failed: 0, elapsed: Duration::ZERO, latency: histogram() };
+    for task in tasks {
+        if let Ok((ok, failed, latency)) = task.await {
+            stats.ok += ok;
+            stats.failed += failed;
+            let _ = stats.latency.add(latency);
+        }
+    }
+    stats.elapsed = started.elapsed();
+    stats
+}
