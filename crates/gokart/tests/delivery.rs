@@ -5,6 +5,7 @@
 //! would hand over, then step the worker with `run_once` and move `app.clock`.
 
 mod common;
+mod tracking_support;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -865,4 +866,80 @@ async fn four_workers_deliver_every_job_exactly_once() {
     assert!(per_transaction.values().all(|count| *count == 1));
     let (_, body) = f.tenant.get(&f.app, "/api/v1/deliveries?status=Delivered&page_size=1").await;
     assert_eq!(body["data"]["totalCount"], jobs);
+}
+
+#[tokio::test]
+async fn end_to_end_from_the_mmp_postback_to_the_partner_and_the_callback() {
+    let f = Fixture::new().await;
+    let receiver = Receiver::spawn().await;
+    let (status, body) = f
+        .partner_call(
+            Method::PUT,
+            Some(json!({
+                "globalUrl": receiver.url("/global?tx={transaction_id}&status={status}&s1={pub_sub_1}"),
+                "eventPostbacks": [{ "offerId": f.offer.id, "eventId": "Install",
+                                     "url": receiver.url("/install?tx={transaction_id}&payout={payout}") }],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = f
+        .tenant
+        .put(&f.app, "/api/v1/profile/callback", json!({ "url": receiver.url("/callback") }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, location) = tracking_support::click(
+        &f.app,
+        "brownboots",
+        f.offer.id,
+        "pub_member_id=m1&pub_click_id=c1&pub_sub_1=campaign%201",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FOUND);
+    let location = url::Url::parse(&location.unwrap()).unwrap();
+    let click: Uuid = location
+        .query_pairs()
+        .find(|(key, _)| key == "gk_click_id")
+        .map(|(_, value)| value.parse().unwrap())
+        .expect("the click id in the redirect");
+    let (status, install) = tracking_support::mmp_postback(
+        &f.app,
+        &f.tenant,
+        gokart_mmp::Mmp::Adjust,
+        &tracking_support::conversion(click, "Install", None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{install}");
+    assert_eq!(install["status"], "Success", "{install}");
+
+    // The 200 came after the deliveries were committed: they are all there.
+    assert_eq!(f.worker(true).run_once().await, 3);
+    let received = receiver.received();
+    let global = received.iter().find(|r| r.path == "/global").unwrap();
+    let event_level = received.iter().find(|r| r.path == "/install").unwrap();
+    let callback = received.iter().find(|r| r.path == "/callback").unwrap();
+    assert_eq!(global.query["tx"], event_level.query["tx"]);
+    assert_eq!(global.query["status"], "Success");
+    assert_eq!(global.query["s1"], "campaign 1");
+    assert_eq!(event_level.query["payout"], "0.5");
+    let body: Value = serde_json::from_slice(&callback.body).unwrap();
+    assert_eq!(body["conversion"]["conversionId"], install["conversionId"]);
+    assert_eq!(body["conversion"]["clickId"], click.to_string());
+    assert_eq!(body["conversion"]["status"], "Success");
+
+    // Reversed by the tenant: the {status} template fires again with Rejected.
+    let path = format!(
+        "/api/v1/sdk-conversion-system/conversions/{}/{}/status?status=Rejected&reason=fraud",
+        install["conversionId"].as_str().unwrap(),
+        install["conversionEventId"].as_str().unwrap()
+    );
+    let (status, body) = f.tenant.patch(&f.app, &path).await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(f.worker(true).run_once().await, 1);
+    let received = receiver.received();
+    assert_eq!(received.len(), 4);
+    assert_eq!(received[3].path, "/global");
+    assert_eq!(received[3].query["status"], "Rejected");
+    assert_eq!(received[3].query["tx"], global.query["tx"]);
 }
