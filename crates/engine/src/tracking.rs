@@ -83,7 +83,10 @@ impl Engine {
     ) -> Result<ClickRedirect, ClickRefused> {
         let now = self.now();
         let pub_params = pub_params(&request.query);
-        let mut tx = self.store.write().await?;
+        // The checks only read, so they stay off the (on SQLite, single) writer connection: a
+        // HEAD or a refused click never waits for it. A click spends no budget, so deciding on
+        // a read snapshot is as good as deciding under the write lock.
+        let mut tx = self.store.read().await?;
         let offer = tx.offer(tenant.id, offer_id).await?.ok_or(ClickRefused::UnknownOffer)?;
         check_availability(&offer.offer, now.date_naive()).map_err(ClickRefused::Unavailable)?;
         if out_of_budget(tx.as_mut(), tenant, &offer, now).await? {
@@ -111,7 +114,9 @@ impl Engine {
             user_agent: request.user_agent.as_deref().map(|ua| storable(bounded(ua))),
             created_at: now,
         };
+        drop(tx);
         if record {
+            let mut tx = self.store.write().await?;
             tx.insert_click(&click).await?;
             tx.commit().await?;
         }
