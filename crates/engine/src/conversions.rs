@@ -40,6 +40,8 @@ pub struct Decision {
     pub rejection_reason: Option<String>,
     pub conversion_id: Uuid,
     pub conversion_event_id: Uuid,
+    /// Whether the decision spent budget of an offer that has one (clicks check it).
+    pub budget_spent: bool,
 }
 
 /// The terms of the offer event a postback matched (the offer itself for SingleEvent offers).
@@ -226,6 +228,8 @@ struct Case<'a> {
     events: Vec<ConversionEventRecord>,
     /// Indexes of events created or changed, with their status before (`None` = new).
     changes: Vec<(usize, Option<ConversionStatus>)>,
+    /// Whether budget of an offer that has one was spent.
+    budget_spent: bool,
 }
 
 impl Engine {
@@ -262,6 +266,7 @@ impl Engine {
                 rejection_reason: None,
                 conversion_id: case.conversion.id,
                 conversion_event_id: existing.id,
+                budget_spent: false,
             });
         }
 
@@ -329,6 +334,7 @@ impl Engine {
             rejection_reason: event.rejection_reason.clone(),
             conversion_id: case.conversion.id,
             conversion_event_id: event.id,
+            budget_spent: case.budget_spent,
         };
         self.close_case(tx, case, now).await?;
         Ok(decision)
@@ -369,6 +375,7 @@ impl Engine {
             conversion_stored,
             events,
             changes: Vec::new(),
+            budget_spent: false,
         })
     }
 
@@ -474,11 +481,17 @@ impl Engine {
         })
     }
 
-    /// Keeps `offers.spent` (and the locked copy the rules read) in step.
+    /// Keeps `offers.spent` (and the locked copy the rules read) in step. An offer with a
+    /// budget leaves the click path's cache now, and again once the caller has committed.
     async fn spend(&self, tx: &mut dyn Tx, case: &mut Case<'_>, delta: Money) -> EngineResult<()> {
         if delta != Money::ZERO {
-            tx.add_offer_spent(case.tenant.id, case.offer.offer.id, delta).await?;
+            let offer = &case.offer.offer;
+            tx.add_offer_spent(case.tenant.id, offer.id, delta).await?;
             case.offer.spent = case.offer.spent.saturating_add(delta);
+            if offer.spec.budget.total.is_some() || offer.spec.budget.daily.is_some() {
+                case.budget_spent = true;
+                self.click_offers.forget(case.tenant.id, offer.id);
+            }
         }
         Ok(())
     }

@@ -1,12 +1,13 @@
 //! Postback intake (PRODUCT.md §7): authenticate the MMP's postback, attribute it to its click,
-//! decide it, and keep every postback received in the event log. An accepted postback's log
-//! entry, conversion and deliveries commit together; nothing is answered 200 before that.
+//! decide it, and keep every postback received in the event log. A postback's log entry,
+//! conversion and deliveries commit together (in a group commit, `group_commit.rs`); nothing is
+//! answered before that.
 
 use gokart_domain::params::{ClickIdParam, PostbackParams};
 use gokart_storage::{PostbackLogEntry, StorageError, TenantRecord, Tx};
 use uuid::Uuid;
 
-use crate::{Engine, EngineError, EngineResult};
+use crate::{Engine, EngineResult};
 
 /// A postback as the intake route received it.
 #[derive(Debug, Clone)]
@@ -45,86 +46,53 @@ impl PostbackAnswer {
 }
 
 impl Engine {
-    /// Handles one postback. `Err(Unavailable)` means nothing was stored (answer 503 so the MMP
-    /// sends it again).
+    /// Handles one postback: it is decided and logged in a group commit, and answered once that
+    /// has committed. `Err(Unavailable)` means nothing was stored (answer 503 so the MMP sends
+    /// it again).
     pub async fn receive_postback(
         &self,
         tenant: &TenantRecord,
         postback: &Postback,
     ) -> EngineResult<PostbackAnswer> {
+        self.write_postback(tenant, postback).await
+    }
+
+    /// Authenticates, attributes, decides and logs one postback inside `tx`. Also answers the
+    /// offer whose budget the decision spent, for the click path's cache to forget.
+    pub(crate) async fn postback_in(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &TenantRecord,
+        postback: &Postback,
+    ) -> EngineResult<(PostbackAnswer, Option<Uuid>)> {
         let signature = postback.params.get("signature").unwrap_or_default();
-        if !self.verify_postback_credentials(tenant, &postback.segment, signature).await? {
-            return self.log_refusal(tenant, postback, PostbackAnswer::refused(401)).await;
-        }
-        let click_id = match postback.params.gk_click_id() {
-            ClickIdParam::Absent => {
-                return self.log_refusal(tenant, postback, PostbackAnswer::ok("Unattributed")).await
+        let answer = if !self.credentials_match(tx, tenant, &postback.segment, signature).await? {
+            PostbackAnswer::refused(401)
+        } else {
+            match postback.params.gk_click_id() {
+                ClickIdParam::Absent => PostbackAnswer::ok("Unattributed"),
+                ClickIdParam::Invalid(_) => PostbackAnswer::refused(404),
+                ClickIdParam::Valid(click_id) => match tx.click(tenant.id, click_id).await? {
+                    None => PostbackAnswer::refused(404),
+                    Some(click) => {
+                        let decision =
+                            self.decide_postback(tx, tenant, &click, &postback.params).await?;
+                        let answer = PostbackAnswer {
+                            http_status: 200,
+                            status: decision.status,
+                            rejection_reason: decision.rejection_reason,
+                            conversion_id: Some(decision.conversion_id),
+                            conversion_event_id: Some(decision.conversion_event_id),
+                        };
+                        self.log(tx, tenant, postback, &answer).await?;
+                        let budget_spent = decision.budget_spent.then_some(click.offer_id);
+                        return Ok((answer, budget_spent));
+                    }
+                },
             }
-            ClickIdParam::Invalid(_) => {
-                return self.log_refusal(tenant, postback, PostbackAnswer::refused(404)).await
-            }
-            ClickIdParam::Valid(id) => id,
         };
-        // A unique-index conflict means a concurrent twin got in first: deciding again sees it
-        // and answers Duplicate.
-        match self.attribute(tenant, postback, click_id).await {
-            Err(EngineError::Conflict(_)) => self.attribute(tenant, postback, click_id).await,
-            other => other,
-        }
-    }
-
-    async fn attribute(
-        &self,
-        tenant: &TenantRecord,
-        postback: &Postback,
-        click_id: Uuid,
-    ) -> EngineResult<PostbackAnswer> {
-        let mut tx = self.store.write().await?;
-        let Some(click) = tx.click(tenant.id, click_id).await? else {
-            let answer = PostbackAnswer::refused(404);
-            let logged = match self.log(tx.as_mut(), tenant, postback, &answer).await {
-                Ok(()) => tx.commit().await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = logged {
-                tracing::warn!(%error, "postback log not written");
-            }
-            return Ok(answer);
-        };
-        let decision = self.decide_postback(tx.as_mut(), tenant, &click, &postback.params).await?;
-        let answer = PostbackAnswer {
-            http_status: 200,
-            status: decision.status,
-            rejection_reason: decision.rejection_reason,
-            conversion_id: Some(decision.conversion_id),
-            conversion_event_id: Some(decision.conversion_event_id),
-        };
-        self.log(tx.as_mut(), tenant, postback, &answer).await?;
-        tx.commit().await?;
-        Ok(answer)
-    }
-
-    /// Logs a postback that decides nothing. A 401 or 404 is answered even when the log cannot be
-    /// written (the MMP must not retry those); an Unattributed 200 is not.
-    async fn log_refusal(
-        &self,
-        tenant: &TenantRecord,
-        postback: &Postback,
-        answer: PostbackAnswer,
-    ) -> EngineResult<PostbackAnswer> {
-        let logged = async {
-            let mut tx = self.store.write().await?;
-            self.log(tx.as_mut(), tenant, postback, &answer).await?;
-            tx.commit().await
-        };
-        match logged.await {
-            Ok(()) => Ok(answer),
-            Err(error) if answer.http_status != 200 => {
-                tracing::warn!(%error, "postback log not written");
-                Ok(answer)
-            }
-            Err(error) => Err(error.into()),
-        }
+        self.log(tx, tenant, postback, &answer).await?;
+        Ok((answer, None))
     }
 
     async fn log(

@@ -7,7 +7,9 @@ pub mod clock;
 pub mod conversions;
 pub mod deliveries;
 pub mod error;
+mod group_commit;
 pub mod intake;
+pub mod offer_cache;
 pub mod offers;
 pub mod outbox;
 pub mod partner_postbacks;
@@ -19,7 +21,7 @@ pub mod urls;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{Arc, RwLock, Weak},
 };
 
 use gokart_storage::{Store, TenantRecord};
@@ -37,17 +39,33 @@ pub struct Engine {
     tenants: RwLock<HashMap<String, TenantRecord>>,
     /// Wakes delivery workers when deliveries are enqueued (`outbox.rs`).
     deliveries_enqueued: tokio::sync::Notify,
+    /// Offers as the click path reads them (`offer_cache.rs`).
+    click_offers: offer_cache::OfferCache,
+    /// Clicks and postbacks waiting for their group commit (`group_commit.rs`).
+    writes: group_commit::WriteQueue,
+    /// This engine, for the writer task it starts.
+    me: Weak<Engine>,
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, urls: PublicUrls) -> Self {
-        Engine {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, urls: PublicUrls) -> Arc<Self> {
+        Arc::new_cyclic(|me| Engine {
             store,
             clock,
             urls,
             tenants: RwLock::default(),
             deliveries_enqueued: tokio::sync::Notify::new(),
-        }
+            click_offers: offer_cache::OfferCache::default(),
+            writes: group_commit::WriteQueue::default(),
+            me: me.clone(),
+        })
+    }
+
+    /// Drops every offer the click path holds in memory. Only needed after the database was
+    /// changed behind the engine's back (tests, manual SQL); edits made through the engine do
+    /// this themselves, and other processes' edits show within `offer_cache::FRESH_FOR`.
+    pub fn forget_cached_offers(&self) {
+        self.click_offers.clear();
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

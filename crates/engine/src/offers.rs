@@ -95,6 +95,7 @@ impl Engine {
         record.offer.updated_at = self.now();
         self.save_with_history(&mut *tx, tenant, &before, &record, actor).await?;
         tx.commit().await?;
+        self.click_offers.forget(tenant.id, id);
         Ok(record.offer)
     }
 
@@ -117,6 +118,7 @@ impl Engine {
         record.offer.updated_at = self.now();
         self.save_with_history(&mut *tx, tenant, &before, &record, actor).await?;
         tx.commit().await?;
+        self.click_offers.forget(tenant.id, id);
         Ok(record.offer)
     }
 
@@ -171,6 +173,7 @@ impl Engine {
         );
         tx.insert_history(&[entry]).await?;
         tx.commit().await?;
+        self.click_offers.forget(tenant.id, id);
         Ok(SharedOffer {
             offer_id: id,
             partner_id,

@@ -196,6 +196,17 @@ impl Engine {
         signature: &str,
     ) -> EngineResult<bool> {
         let mut tx = self.store.read().await?;
+        self.credentials_match(tx.as_mut(), tenant, segment, signature).await
+    }
+
+    /// [`Self::verify_postback_credentials`] inside the caller's transaction.
+    pub(crate) async fn credentials_match(
+        &self,
+        tx: &mut dyn gokart_storage::Tx,
+        tenant: &TenantRecord,
+        segment: &str,
+        signature: &str,
+    ) -> EngineResult<bool> {
         let credentials = tx.postback_credentials(tenant.id, self.now()).await?;
         let mut valid = false;
         for credential in &credentials {

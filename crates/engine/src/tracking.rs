@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     conversions::{day_start, storable},
+    offer_cache::ClickOffer,
     Engine, EngineError,
 };
 
@@ -83,15 +84,13 @@ impl Engine {
     ) -> Result<ClickRedirect, ClickRefused> {
         let now = self.now();
         let pub_params = pub_params(&request.query);
-        // The checks only read, so they stay off the (on SQLite, single) writer connection: a
-        // HEAD or a refused click never waits for it. A click spends no budget, so deciding on
-        // a read snapshot is as good as deciding under the write lock.
-        let mut tx = self.store.read().await?;
-        let offer = tx.offer(tenant.id, offer_id).await?.ok_or(ClickRefused::UnknownOffer)?;
-        check_availability(&offer.offer, now.date_naive()).map_err(ClickRefused::Unavailable)?;
-        if out_of_budget(tx.as_mut(), tenant, &offer, now).await? {
+        let offer = self.click_offer(tenant, offer_id, now).await?;
+        check_availability(&offer.record.offer, now.date_naive())
+            .map_err(ClickRefused::Unavailable)?;
+        if offer.out_of_budget {
             return Err(ClickRefused::Unavailable(Unavailable::OutOfBudget));
         }
+        let offer = &offer.record.offer;
         let text = |name: &str| pub_params.get(name).and_then(Value::as_str).map(str::to_owned);
         let pub_click_id = text("pub_click_id");
         let member = text("pub_member_id").or_else(|| pub_click_id.clone());
@@ -101,12 +100,12 @@ impl Engine {
             age: pub_params.get("pub_age").and_then(Value::as_str),
             country: pub_params.get("pub_geo_country").and_then(Value::as_str),
         };
-        check_click(&offer.offer.spec.targeting, &targeting).map_err(ClickRefused::Targeting)?;
+        check_click(&offer.spec.targeting, &targeting).map_err(ClickRefused::Targeting)?;
         let click = ClickRecord {
             id: Uuid::now_v7(),
             tenant_id: tenant.id,
             offer_id,
-            partner_id: offer.offer.partner_id,
+            partner_id: offer.partner_id,
             pub_member_id: member,
             pub_click_id,
             pub_params,
@@ -114,14 +113,34 @@ impl Engine {
             user_agent: request.user_agent.as_deref().map(|ua| storable(bounded(ua))),
             created_at: now,
         };
-        drop(tx);
+        let location = tracking_link(offer, &click, &tenant.currency);
+        let click_id = click.id;
         if record {
-            let mut tx = self.store.write().await?;
-            tx.insert_click(&click).await?;
-            tx.commit().await?;
+            self.write_click(click).await.map_err(ClickRefused::Storage)?;
         }
-        let location = tracking_link(&offer.offer, &click, &tenant.currency);
-        Ok(ClickRedirect { click_id: click.id, location })
+        Ok(ClickRedirect { click_id, location })
+    }
+
+    /// The offer and its budget state, from memory when fresh, else from a read transaction (a
+    /// click never waits for the writer to check).
+    async fn click_offer(
+        &self,
+        tenant: &TenantRecord,
+        offer_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ClickOffer, ClickRefused> {
+        let day = now.date_naive();
+        if let Some(offer) = self.click_offers.get(tenant.id, offer_id, day) {
+            return Ok(offer);
+        }
+        let generation = self.click_offers.generation();
+        let mut tx = self.store.read().await?;
+        let record = tx.offer(tenant.id, offer_id).await?.ok_or(ClickRefused::UnknownOffer)?;
+        let out_of_budget = out_of_budget(tx.as_mut(), tenant, &record, now).await?;
+        drop(tx);
+        let offer = ClickOffer::new(record, out_of_budget, day);
+        self.click_offers.put(tenant.id, offer.clone(), generation);
+        Ok(offer)
     }
 }
 

@@ -32,11 +32,8 @@ async fn main() -> anyhow::Result<()> {
     });
     let store = gokart_storage_sql::connect(&url).await?;
     store.migrate().await?;
-    let engine = Arc::new(Engine::new(
-        store,
-        Arc::new(SystemClock),
-        PublicUrls::new("localhost", 8080, None),
-    ));
+    let engine =
+        Engine::new(store, Arc::new(SystemClock), PublicUrls::new("localhost", 8080, None));
     let slug = format!("bench-{}", &Uuid::new_v4().simple().to_string()[..8]);
     engine
         .create_tenant(NewTenant {

@@ -24,11 +24,7 @@ impl Server {
         allow_private_destinations: bool,
         run_worker: bool,
     ) -> Self {
-        Server {
-            engine: Arc::new(Engine::new(store, clock, urls)),
-            allow_private_destinations,
-            run_worker,
-        }
+        Server { engine: Engine::new(store, clock, urls), allow_private_destinations, run_worker }
     }
 
     /// Opens and migrates the database the settings name.

@@ -176,6 +176,7 @@ async fn an_offer_out_of_budget_takes_no_clicks() {
     let mut tx = app.engine.store.write().await.unwrap();
     tx.add_offer_spent(tenant_id, offer, Money::whole(10)).await.unwrap();
     tx.commit().await.unwrap();
+    app.engine.forget_cached_offers();
     let response = app
         .request(
             Method::GET,

@@ -153,7 +153,8 @@ pub struct CountedScope<'a> {
 /// Clicks, conversions, conversion events and the postback log.
 #[async_trait::async_trait]
 pub trait TrackingTx: Send {
-    async fn insert_click(&mut self, click: &ClickRecord) -> Result<()>;
+    /// Inserts clicks in one statement (a group commit writes many at once).
+    async fn insert_clicks(&mut self, clicks: &[ClickRecord]) -> Result<()>;
     async fn click(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<ClickRecord>>;
 
     async fn insert_conversion(&mut self, conversion: &ConversionRecord) -> Result<()>;

@@ -66,6 +66,7 @@ pub async fn set_offer_status(app: &TestApp, slug: &str, offer_id: Uuid, status:
     record.offer.status = status;
     tx.update_offer(tenant_id, &record).await.unwrap();
     tx.commit().await.unwrap();
+    app.engine.forget_cached_offers();
 }
 
 pub async fn offer_spent(app: &TestApp, slug: &str, offer_id: Uuid) -> gokart_domain::Money {

@@ -1,0 +1,177 @@
+//! Group commit for the hot paths: clicks and postbacks that arrive together are written in one
+//! transaction, and each is answered only after that transaction commits.
+//!
+//! One task per engine takes whatever is queued (up to [`MAX_BATCH`]), writes the clicks with a
+//! single multi-row INSERT, decides the postbacks one after another, and commits once. A commit
+//! costs an fsync on PostgreSQL and a WAL append on SQLite, so sharing it is most of the gain;
+//! the single writer also means postbacks never wait on each other's row locks.
+//!
+//! If anything in a batch fails, the batch is rolled back and every job is run again in a
+//! transaction of its own, so one bad job costs the others a retry, never their answer.
+
+use std::sync::{Arc, Weak};
+
+use gokart_storage::{ClickRecord, TenantRecord};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    intake::{Postback, PostbackAnswer},
+    Engine, EngineError, EngineResult,
+};
+
+/// Most jobs in one transaction: enough to share a commit widely, small enough that the first
+/// job of a batch does not wait long for the last.
+pub const MAX_BATCH: usize = 256;
+/// Jobs waiting beyond this make callers wait to queue (backpressure instead of memory growth).
+const QUEUE_DEPTH: usize = 4096;
+
+/// A write the hot paths ask for.
+pub(crate) enum Write {
+    Click(ClickRecord),
+    Postback(Box<(TenantRecord, Postback)>),
+}
+
+enum Reply {
+    Click(oneshot::Sender<EngineResult<()>>),
+    Postback(oneshot::Sender<EngineResult<PostbackAnswer>>),
+}
+
+enum Outcome {
+    Click,
+    Postback(PostbackAnswer),
+}
+
+struct Job {
+    write: Write,
+    reply: Reply,
+}
+
+/// The queue in front of the writer task, started on first use inside the caller's runtime.
+#[derive(Default)]
+pub(crate) struct WriteQueue {
+    sender: std::sync::OnceLock<mpsc::Sender<Job>>,
+}
+
+impl WriteQueue {
+    fn sender(&self, engine: &Weak<Engine>) -> &mpsc::Sender<Job> {
+        self.sender.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+            tokio::spawn(run(engine.clone(), receiver));
+            sender
+        })
+    }
+}
+
+/// Takes batches off the queue until the engine is gone.
+async fn run(engine: Weak<Engine>, mut queue: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let Some(engine) = engine.upgrade() else { return };
+        engine.write_batch(std::mem::take(&mut batch)).await;
+    }
+}
+
+impl Engine {
+    /// Records a click durably (returns once its transaction has committed).
+    pub(crate) async fn write_click(&self, click: ClickRecord) -> EngineResult<()> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job { write: Write::Click(click), reply: Reply::Click(reply) }).await?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Decides and logs a postback durably.
+    pub(crate) async fn write_postback(
+        &self,
+        tenant: &TenantRecord,
+        postback: &Postback,
+    ) -> EngineResult<PostbackAnswer> {
+        let (reply, answer) = oneshot::channel();
+        let write = Write::Postback(Box::new((tenant.clone(), postback.clone())));
+        self.submit(Job { write, reply: Reply::Postback(reply) }).await?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    async fn submit(&self, job: Job) -> EngineResult<()> {
+        self.writes.sender(&self.me).send(job).await.map_err(|_| writer_gone())
+    }
+
+    async fn write_batch(self: Arc<Self>, jobs: Vec<Job>) {
+        if jobs.len() > 1 {
+            let writes: Vec<&Write> = jobs.iter().map(|job| &job.write).collect();
+            match self.write_together(&writes).await {
+                Ok(outcomes) => {
+                    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                        answer(job.reply, Ok(outcome));
+                    }
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "batch rolled back; writing its jobs one by one")
+                }
+            }
+        }
+        for job in jobs {
+            let mut outcome = self.write_together(&[&job.write]).await;
+            if matches!(outcome, Err(EngineError::Conflict(_))) {
+                // A concurrent twin (another process) got in first: deciding again sees it.
+                outcome = self.write_together(&[&job.write]).await;
+            }
+            answer(job.reply, outcome.map(|mut outcomes| outcomes.remove(0)));
+        }
+    }
+
+    /// Writes `writes` in one transaction; an error means nothing of them was stored.
+    async fn write_together(&self, writes: &[&Write]) -> EngineResult<Vec<Outcome>> {
+        let mut tx = self.store.write().await?;
+        let clicks: Vec<ClickRecord> = writes
+            .iter()
+            .filter_map(|write| match write {
+                Write::Click(click) => Some(click.clone()),
+                Write::Postback(_) => None,
+            })
+            .collect();
+        if !clicks.is_empty() {
+            tx.insert_clicks(&clicks).await?;
+        }
+        let mut outcomes = Vec::with_capacity(writes.len());
+        let mut spent_offers = Vec::new();
+        for write in writes {
+            outcomes.push(match write {
+                Write::Click(_) => Outcome::Click,
+                Write::Postback(job) => {
+                    let (tenant, postback) = &**job;
+                    let (answer, budget_spent) =
+                        self.postback_in(tx.as_mut(), tenant, postback).await?;
+                    spent_offers.extend(budget_spent.map(|offer| (tenant.id, offer)));
+                    Outcome::Postback(answer)
+                }
+            });
+        }
+        tx.commit().await?;
+        for (tenant_id, offer_id) in spent_offers {
+            self.click_offers.forget(tenant_id, offer_id);
+        }
+        Ok(outcomes)
+    }
+}
+
+fn answer(reply: Reply, outcome: EngineResult<Outcome>) {
+    // A caller that went away (client disconnected) no longer needs its answer. Outcomes are
+    // made in the order of their jobs, so a mismatch is a bug, answered as a retryable error.
+    match (reply, outcome) {
+        (Reply::Click(reply), Ok(Outcome::Click)) => drop(reply.send(Ok(()))),
+        (Reply::Postback(reply), Ok(Outcome::Postback(answer))) => drop(reply.send(Ok(answer))),
+        (Reply::Click(reply), Err(error)) => drop(reply.send(Err(error))),
+        (Reply::Postback(reply), Err(error)) => drop(reply.send(Err(error))),
+        (Reply::Click(reply), Ok(_)) => drop(reply.send(Err(mismatch()))),
+        (Reply::Postback(reply), Ok(_)) => drop(reply.send(Err(mismatch()))),
+    }
+}
+
+fn mismatch() -> EngineError {
+    EngineError::Unavailable("write outcome does not match its job".into())
+}
+
+fn writer_gone() -> EngineError {
+    EngineError::Unavailable("the writer stopped".into())
+}
