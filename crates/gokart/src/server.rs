@@ -3,7 +3,7 @@
 
 use std::{future::Future, sync::Arc};
 
-use gokart_delivery::{OutboundClient, Worker};
+use gokart_delivery::{OutboundClient, Worker, WorkerConfig};
 use gokart_engine::{Clock, Engine};
 use gokart_storage::Store;
 use tokio::net::TcpListener;
@@ -14,6 +14,7 @@ pub struct Server {
     pub engine: Arc<Engine>,
     pub allow_private_destinations: bool,
     pub run_worker: bool,
+    pub worker_config: WorkerConfig,
 }
 
 impl Server {
@@ -24,7 +25,12 @@ impl Server {
         allow_private_destinations: bool,
         run_worker: bool,
     ) -> Self {
-        Server { engine: Engine::new(store, clock, urls), allow_private_destinations, run_worker }
+        Server {
+            engine: Engine::new(store, clock, urls),
+            allow_private_destinations,
+            run_worker,
+            worker_config: WorkerConfig::default(),
+        }
     }
 
     /// Opens and migrates the database the settings name.
@@ -32,13 +38,15 @@ impl Server {
         gokart_http::dashboard::set_data_dir(&settings.data_dir);
         let store = gokart_storage_sql::connect(&settings.database_url).await?;
         store.migrate().await?;
-        Ok(Server::new(
+        let mut server = Server::new(
             store,
             Arc::new(gokart_engine::SystemClock),
             settings.public_urls(),
             settings.allow_private_destinations,
             !settings.no_worker,
-        ))
+        );
+        server.worker_config.lease = chrono::Duration::seconds(settings.delivery_lease_seconds);
+        Ok(server)
     }
 
     pub fn router(&self) -> axum::Router {
@@ -48,7 +56,7 @@ impl Server {
     /// A delivery worker over this server's engine, with the SSRF setting of the server.
     pub fn worker(&self) -> anyhow::Result<Worker> {
         let client = OutboundClient::new(self.allow_private_destinations)?;
-        Ok(Worker::new(self.engine.clone(), client))
+        Ok(Worker::with_config(self.engine.clone(), client, self.worker_config))
     }
 }
 

@@ -24,6 +24,11 @@ pub struct Settings {
     /// Do not run the delivery worker in this process.
     #[arg(long, action = ArgAction::SetTrue)]
     pub no_worker: bool,
+    /// How long a claimed delivery stays with its worker before another may take it (a worker
+    /// that died mid-send). Above the 10 s send timeout.
+    #[arg(long, env = "GOKART_DELIVERY_LEASE_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(i64).range(11..=3600))]
+    pub delivery_lease_seconds: i64,
     /// Where uploaded creatives are stored.
     #[arg(long, env = "GOKART_DATA_DIR", default_value = "gokart-data")]
     pub data_dir: std::path::PathBuf,

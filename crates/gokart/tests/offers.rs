@@ -710,6 +710,7 @@ async fn the_demo_prepares_a_shared_offer_once() {
         engine: app.engine.clone(),
         allow_private_destinations: true,
         run_worker: false,
+        worker_config: Default::default(),
     };
     gokart::demo::prepare(&server).await.unwrap();
     gokart::demo::prepare(&server).await.unwrap();
