@@ -63,12 +63,12 @@ impl Store for PostgresStore {
 
     async fn read(&self) -> Result<Box<dyn Tx>> {
         let tx = self.pool.begin().await.map_err(map_error)?;
-        Ok(Box::new(SqlTx { tx }))
+        Ok(Box::new(SqlTx::new(tx)))
     }
 
     async fn write(&self) -> Result<Box<dyn Tx>> {
         let tx = self.pool.begin().await.map_err(map_error)?;
-        Ok(Box::new(SqlTx { tx }))
+        Ok(Box::new(SqlTx::new(tx)))
     }
 }
 

@@ -63,12 +63,12 @@ impl Store for SqliteStore {
 
     async fn read(&self) -> Result<Box<dyn Tx>> {
         let tx = self.readers.begin().await.map_err(map_error)?;
-        Ok(Box::new(SqlTx { tx }))
+        Ok(Box::new(SqlTx::new(tx)))
     }
 
     async fn write(&self) -> Result<Box<dyn Tx>> {
         let tx = self.writer.begin().await.map_err(map_error)?;
-        Ok(Box::new(SqlTx { tx }))
+        Ok(Box::new(SqlTx::new(tx)))
     }
 }
 

@@ -49,6 +49,7 @@ fn like_pattern(term: &str) -> String {
 #[async_trait]
 impl CatalogTx for SqlTx {
     async fn insert_directory_item(&mut self, item: &DirectoryItem) -> Result<()> {
+        self.settle().await?;
         sqlx::query(
             "INSERT INTO directory_items (id, tenant_id, kind, name, body, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -67,6 +68,7 @@ impl CatalogTx for SqlTx {
     }
 
     async fn update_directory_item(&mut self, item: &DirectoryItem) -> Result<bool> {
+        self.settle().await?;
         let done = sqlx::query(
             "UPDATE directory_items SET name = $4, body = $5, updated_at = $6
              WHERE tenant_id = $1 AND kind = $2 AND id = $3",
@@ -89,16 +91,12 @@ impl CatalogTx for SqlTx {
         kind: DirectoryKind,
         id: Uuid,
     ) -> Result<Option<DirectoryItem>> {
-        let row = sqlx::query(
-            "SELECT * FROM directory_items WHERE tenant_id = $1 AND kind = $2 AND id = $3",
-        )
-        .bind(tenant_id.to_string())
-        .bind(kind.as_str())
-        .bind(id.to_string())
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_error)?;
-        row.as_ref().map(directory_item_from_row).transpose()
+        if let Some(item) = self.pending.directory.get(&(tenant_id, kind, id)) {
+            return Ok(item.clone());
+        }
+        let item = self.load_directory_item(tenant_id, kind, id).await?;
+        self.pending.directory.insert((tenant_id, kind, id), item.clone());
+        Ok(item)
     }
 
     async fn list_directory_items(
@@ -107,6 +105,7 @@ impl CatalogTx for SqlTx {
         kind: DirectoryKind,
         page: PageRequest,
     ) -> Result<Page<DirectoryItem>> {
+        self.settle().await?;
         let rows = sqlx::query(
             "SELECT * FROM directory_items WHERE tenant_id = $1 AND kind = $2
              ORDER BY created_at, id LIMIT $3 OFFSET $4",
@@ -130,6 +129,7 @@ impl CatalogTx for SqlTx {
     }
 
     async fn insert_offer(&mut self, tenant_id: Uuid, record: &OfferRecord) -> Result<()> {
+        self.settle().await?;
         let offer = &record.offer;
         sqlx::query(
             "INSERT INTO offers (id, tenant_id, status, partner_id, shared_at, name, offer_type,
@@ -155,6 +155,7 @@ impl CatalogTx for SqlTx {
     }
 
     async fn update_offer(&mut self, tenant_id: Uuid, record: &OfferRecord) -> Result<bool> {
+        self.settle().await?;
         let offer = &record.offer;
         let done = sqlx::query(
             "UPDATE offers SET status = $3, partner_id = $4, shared_at = $5, name = $6,
@@ -179,6 +180,7 @@ impl CatalogTx for SqlTx {
     }
 
     async fn offer(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<OfferRecord>> {
+        self.settle().await?;
         let row = sqlx::query("SELECT * FROM offers WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id.to_string())
             .bind(id.to_string())
@@ -189,14 +191,15 @@ impl CatalogTx for SqlTx {
     }
 
     async fn lock_offer(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<OfferRecord>> {
-        let sql = format!("SELECT * FROM offers WHERE tenant_id = $1 AND id = $2{FOR_UPDATE}");
-        let row = sqlx::query(&sql)
-            .bind(tenant_id.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_error)?;
-        row.as_ref().map(offer_from_row).transpose()
+        if let Some(offer) = self.pending.locked_offers.get(&(tenant_id, id)) {
+            return Ok(Some(offer.clone()));
+        }
+        let Some(mut offer) = self.load_lock_offer(tenant_id, id).await? else { return Ok(None) };
+        if let Some(units) = self.pending.spent.get(&(tenant_id, id)) {
+            offer.spent = offer.spent.saturating_add(gokart_domain::Money::from_units(*units));
+        }
+        self.pending.locked_offers.insert((tenant_id, id), offer.clone());
+        Ok(Some(offer))
     }
 
     async fn list_offers(
@@ -205,6 +208,7 @@ impl CatalogTx for SqlTx {
         filter: &OfferFilter,
         page: PageRequest,
     ) -> Result<Page<OfferRecord>> {
+        self.settle().await?;
         let mut conditions = vec!["tenant_id = $1".to_owned()];
         let mut values = vec![tenant_id.to_string()];
         let mut add = |condition: &str, value: String| {
@@ -248,6 +252,7 @@ impl CatalogTx for SqlTx {
     }
 
     async fn insert_history(&mut self, entries: &[HistoryEntry]) -> Result<()> {
+        self.settle().await?;
         for entry in entries {
             sqlx::query(
                 "INSERT INTO offer_history (id, tenant_id, offer_id, at, actor, field, old_value, new_value)
@@ -274,6 +279,7 @@ impl CatalogTx for SqlTx {
         offer_id: Uuid,
         page: PageRequest,
     ) -> Result<Page<HistoryEntry>> {
+        self.settle().await?;
         let rows = sqlx::query(
             "SELECT * FROM offer_history WHERE tenant_id = $1 AND offer_id = $2
              ORDER BY at DESC, id DESC LIMIT $3 OFFSET $4",
@@ -309,5 +315,36 @@ impl CatalogTx for SqlTx {
             })
             .collect::<Result<_>>()?;
         Ok(page_of(items, page, total))
+    }
+}
+
+/// The database reads behind the memos of `pending.rs`.
+impl SqlTx {
+    async fn load_directory_item(
+        &mut self,
+        tenant_id: Uuid,
+        kind: DirectoryKind,
+        id: Uuid,
+    ) -> Result<Option<DirectoryItem>> {
+        let row = sqlx::query(
+            "SELECT * FROM directory_items WHERE tenant_id = $1 AND kind = $2 AND id = $3",
+        )
+        .bind(tenant_id.to_string())
+        .bind(kind.as_str())
+        .bind(id.to_string())
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        row.as_ref().map(directory_item_from_row).transpose()
+    }
+    async fn load_lock_offer(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<OfferRecord>> {
+        let sql = format!("SELECT * FROM offers WHERE tenant_id = $1 AND id = $2{FOR_UPDATE}");
+        let row = sqlx::query(&sql)
+            .bind(tenant_id.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_error)?;
+        row.as_ref().map(offer_from_row).transpose()
     }
 }

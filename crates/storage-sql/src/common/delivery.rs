@@ -55,39 +55,12 @@ fn placeholders(first: usize, count: usize) -> String {
 #[async_trait]
 impl DeliveryTx for SqlTx {
     async fn insert_delivery(&mut self, d: &DeliveryRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO deliveries (id, tenant_id, kind, conversion_id, conversion_event_id,
-                 transaction_id, url, method, headers, body, status, failure_reason, attempt_count,
-                 next_attempt_at, locked_until, lease_owner, first_attempt_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                     $18, $19)",
-        )
-        .bind(d.id.to_string())
-        .bind(d.tenant_id.to_string())
-        .bind(d.kind.as_str())
-        .bind(d.conversion_id.map(|id| id.to_string()))
-        .bind(d.conversion_event_id.map(|id| id.to_string()))
-        .bind(d.transaction_id.map(|id| id.to_string()))
-        .bind(&d.url)
-        .bind(&d.method)
-        .bind(serde_json::to_string(&d.headers).unwrap_or_else(|_| "[]".into()))
-        .bind(&d.body)
-        .bind(d.status.as_str())
-        .bind(&d.failure_reason)
-        .bind(i64::from(d.attempt_count))
-        .bind(d.next_attempt_at.map(micros))
-        .bind(d.locked_until.map(micros))
-        .bind(&d.lease_owner)
-        .bind(d.first_attempt_at.map(micros))
-        .bind(micros(d.created_at))
-        .bind(micros(d.updated_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_error)?;
+        self.pending.deliveries.push(d.clone());
         Ok(())
     }
 
     async fn delivery(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<DeliveryRecord>> {
+        self.settle().await?;
         let row = sqlx::query("SELECT * FROM deliveries WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id.to_string())
             .bind(id.to_string())
@@ -103,6 +76,7 @@ impl DeliveryTx for SqlTx {
         filter: &DeliveryFilter,
         page: PageRequest,
     ) -> Result<Page<DeliveryRecord>> {
+        self.settle().await?;
         let mut conditions = vec!["tenant_id = $1".to_owned()];
         let mut values = vec![tenant_id.to_string()];
         let mut add = |column: &str, value: String| {
@@ -145,6 +119,7 @@ impl DeliveryTx for SqlTx {
         tenant_id: Uuid,
         delivery_ids: &[Uuid],
     ) -> Result<Vec<DeliveryAttemptRecord>> {
+        self.settle().await?;
         if delivery_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -168,6 +143,7 @@ impl DeliveryTx for SqlTx {
         lease: chrono::Duration,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>> {
+        self.settle().await?;
         // One statement picks and leases, so the pick is atomic: PostgreSQL skips rows another
         // claim has locked; SQLite runs one writer at a time.
         let sql = format!(
@@ -190,6 +166,7 @@ impl DeliveryTx for SqlTx {
     }
 
     async fn complete_delivery(&mut self, owner: &str, outcome: &DeliveryOutcome) -> Result<bool> {
+        self.settle().await?;
         let attempt = &outcome.attempt;
         sqlx::query(
             "INSERT INTO delivery_attempts (id, tenant_id, delivery_id, at, http_status,
@@ -227,6 +204,7 @@ impl DeliveryTx for SqlTx {
     }
 
     async fn release_deliveries(&mut self, owner: &str, ids: &[Uuid]) -> Result<()> {
+        self.settle().await?;
         if ids.is_empty() {
             return Ok(());
         }
@@ -249,6 +227,7 @@ impl DeliveryTx for SqlTx {
         id: Uuid,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
+        self.settle().await?;
         let done = sqlx::query(
             "UPDATE deliveries SET status = 'Pending', failure_reason = NULL, next_attempt_at = $3,
                  attempt_count = 0, first_attempt_at = NULL, locked_until = NULL,
@@ -265,6 +244,75 @@ impl DeliveryTx for SqlTx {
     }
 
     async fn partner_postbacks(
+        &mut self,
+        tenant_id: Uuid,
+        partner_id: Uuid,
+    ) -> Result<Option<PartnerPostbackSettings>> {
+        if let Some(settings) = self.pending.partner_postbacks.get(&(tenant_id, partner_id)) {
+            return Ok(settings.clone());
+        }
+        let settings = self.load_partner_postbacks(tenant_id, partner_id).await?;
+        self.pending.partner_postbacks.insert((tenant_id, partner_id), settings.clone());
+        Ok(settings)
+    }
+
+    async fn save_partner_postbacks(&mut self, s: &PartnerPostbackSettings) -> Result<()> {
+        self.settle().await?;
+        sqlx::query(
+            "INSERT INTO partner_postbacks (tenant_id, partner_id, global_url, event_postbacks,
+                 updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tenant_id, partner_id) DO UPDATE SET global_url = excluded.global_url,
+                 event_postbacks = excluded.event_postbacks, updated_at = excluded.updated_at",
+        )
+        .bind(s.tenant_id.to_string())
+        .bind(s.partner_id.to_string())
+        .bind(&s.global_url)
+        .bind(serde_json::to_string(&s.event_postbacks).unwrap_or_else(|_| "[]".into()))
+        .bind(micros(s.updated_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn callback_settings(&mut self, tenant_id: Uuid) -> Result<Option<CallbackSettings>> {
+        if let Some(settings) = self.pending.callback_settings.get(&tenant_id) {
+            return Ok(settings.clone());
+        }
+        let settings = self.load_callback_settings(tenant_id).await?;
+        self.pending.callback_settings.insert(tenant_id, settings.clone());
+        Ok(settings)
+    }
+
+    async fn save_callback_settings(&mut self, s: &CallbackSettings) -> Result<()> {
+        self.settle().await?;
+        sqlx::query(
+            "INSERT INTO callback_settings (tenant_id, url, header_name, header_value,
+                 send_pending, send_rejected, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (tenant_id) DO UPDATE SET url = excluded.url,
+                 header_name = excluded.header_name, header_value = excluded.header_value,
+                 send_pending = excluded.send_pending, send_rejected = excluded.send_rejected,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(s.tenant_id.to_string())
+        .bind(&s.url)
+        .bind(&s.header_name)
+        .bind(&s.header_value)
+        .bind(s.send_pending)
+        .bind(s.send_rejected)
+        .bind(micros(s.updated_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+}
+
+/// The database reads behind the memos of `pending.rs`.
+impl SqlTx {
+    async fn load_partner_postbacks(
         &mut self,
         tenant_id: Uuid,
         partner_id: Uuid,
@@ -286,27 +334,7 @@ impl DeliveryTx for SqlTx {
             updated_at: at(col(&row, "updated_at")?),
         }))
     }
-
-    async fn save_partner_postbacks(&mut self, s: &PartnerPostbackSettings) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO partner_postbacks (tenant_id, partner_id, global_url, event_postbacks,
-                 updated_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (tenant_id, partner_id) DO UPDATE SET global_url = excluded.global_url,
-                 event_postbacks = excluded.event_postbacks, updated_at = excluded.updated_at",
-        )
-        .bind(s.tenant_id.to_string())
-        .bind(s.partner_id.to_string())
-        .bind(&s.global_url)
-        .bind(serde_json::to_string(&s.event_postbacks).unwrap_or_else(|_| "[]".into()))
-        .bind(micros(s.updated_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_error)?;
-        Ok(())
-    }
-
-    async fn callback_settings(&mut self, tenant_id: Uuid) -> Result<Option<CallbackSettings>> {
+    async fn load_callback_settings(&mut self, tenant_id: Uuid) -> Result<Option<CallbackSettings>> {
         let row = sqlx::query("SELECT * FROM callback_settings WHERE tenant_id = $1")
             .bind(tenant_id.to_string())
             .fetch_optional(&mut *self.tx)
@@ -322,28 +350,5 @@ impl DeliveryTx for SqlTx {
             send_rejected: col(&row, "send_rejected")?,
             updated_at: at(col(&row, "updated_at")?),
         }))
-    }
-
-    async fn save_callback_settings(&mut self, s: &CallbackSettings) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO callback_settings (tenant_id, url, header_name, header_value,
-                 send_pending, send_rejected, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (tenant_id) DO UPDATE SET url = excluded.url,
-                 header_name = excluded.header_name, header_value = excluded.header_value,
-                 send_pending = excluded.send_pending, send_rejected = excluded.send_rejected,
-                 updated_at = excluded.updated_at",
-        )
-        .bind(s.tenant_id.to_string())
-        .bind(&s.url)
-        .bind(&s.header_name)
-        .bind(&s.header_value)
-        .bind(s.send_pending)
-        .bind(s.send_rejected)
-        .bind(micros(s.updated_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_error)?;
-        Ok(())
     }
 }

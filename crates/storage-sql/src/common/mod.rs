@@ -10,6 +10,8 @@ use crate::{parse_json, parse_uuid};
 
 pub struct SqlTx {
     tx: sqlx::Transaction<'static, Db>,
+    /// Buffered writes and per-transaction reads (`pending.rs`).
+    pending: Pending,
 }
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -35,11 +37,13 @@ fn page_of<T>(items: Vec<T>, request: PageRequest, total: i64) -> Page<T> {
 
 #[async_trait]
 impl Tx for SqlTx {
-    async fn commit(self: Box<Self>) -> Result<()> {
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.settle().await?;
         self.tx.commit().await.map_err(map_error)
     }
 }
 
+include!("pending.rs");
 include!("tenants.rs");
 include!("catalog.rs");
 include!("tracking.rs");

@@ -40,6 +40,7 @@ fn user_from_row(row: &DbRow) -> Result<UserRecord> {
 #[async_trait]
 impl TenantTx for SqlTx {
     async fn insert_tenant(&mut self, tenant: &TenantRecord) -> Result<()> {
+        self.settle().await?;
         sqlx::query(
             "INSERT INTO tenants (id, slug, kind, name, currency, callback_signing_secret, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -58,6 +59,7 @@ impl TenantTx for SqlTx {
     }
 
     async fn tenant_by_slug(&mut self, slug: &str) -> Result<Option<TenantRecord>> {
+        self.settle().await?;
         let row = sqlx::query("SELECT * FROM tenants WHERE slug = $1")
             .bind(slug)
             .fetch_optional(&mut *self.tx)
@@ -67,6 +69,7 @@ impl TenantTx for SqlTx {
     }
 
     async fn tenant_by_id(&mut self, id: Uuid) -> Result<Option<TenantRecord>> {
+        self.settle().await?;
         let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&mut *self.tx)
@@ -76,6 +79,7 @@ impl TenantTx for SqlTx {
     }
 
     async fn insert_api_token(&mut self, token: &ApiTokenRecord) -> Result<()> {
+        self.settle().await?;
         sqlx::query(
             "INSERT INTO api_tokens (token_hash, tenant_id, scope, partner_id, created_at)
              VALUES ($1, $2, $3, $4, $5)",
@@ -92,6 +96,7 @@ impl TenantTx for SqlTx {
     }
 
     async fn api_token(&mut self, token_hash: &str) -> Result<Option<ApiTokenRecord>> {
+        self.settle().await?;
         let row = sqlx::query("SELECT * FROM api_tokens WHERE token_hash = $1")
             .bind(token_hash)
             .fetch_optional(&mut *self.tx)
@@ -111,6 +116,7 @@ impl TenantTx for SqlTx {
     }
 
     async fn insert_postback_credential(&mut self, credential: &PostbackCredential) -> Result<()> {
+        self.settle().await?;
         sqlx::query(
             "INSERT INTO postback_credentials (id, tenant_id, segment, signature, created_at, valid_until)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -132,17 +138,14 @@ impl TenantTx for SqlTx {
         tenant_id: Uuid,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<PostbackCredential>> {
-        let rows = sqlx::query(
-            "SELECT * FROM postback_credentials
-             WHERE tenant_id = $1 AND (valid_until IS NULL OR valid_until > $2)
-             ORDER BY valid_until IS NOT NULL, created_at DESC",
-        )
-        .bind(tenant_id.to_string())
-        .bind(micros(now))
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_error)?;
-        rows.iter().map(credential_from_row).collect()
+        if let Some(credentials) = self.pending.credentials.get(&tenant_id) {
+            // Read earlier in this transaction: only fewer can be valid now.
+            let valid = |c: &&PostbackCredential| c.valid_until.is_none_or(|until| until > now);
+            return Ok(credentials.iter().filter(valid).cloned().collect());
+        }
+        let credentials = self.load_postback_credentials(tenant_id, now).await?;
+        self.pending.credentials.insert(tenant_id, credentials.clone());
+        Ok(credentials)
     }
 
     async fn retire_postback_credentials(
@@ -150,6 +153,7 @@ impl TenantTx for SqlTx {
         tenant_id: Uuid,
         valid_until: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
+        self.settle().await?;
         sqlx::query(
             "UPDATE postback_credentials SET valid_until = $2
              WHERE tenant_id = $1 AND valid_until IS NULL",
@@ -163,6 +167,7 @@ impl TenantTx for SqlTx {
     }
 
     async fn insert_user(&mut self, user: &UserRecord) -> Result<()> {
+        self.settle().await?;
         sqlx::query(
             "INSERT INTO users (id, tenant_id, email, password_hash, role, partner_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -181,6 +186,7 @@ impl TenantTx for SqlTx {
     }
 
     async fn user_by_email(&mut self, tenant_id: Uuid, email: &str) -> Result<Option<UserRecord>> {
+        self.settle().await?;
         let row = sqlx::query("SELECT * FROM users WHERE tenant_id = $1 AND email = $2")
             .bind(tenant_id.to_string())
             .bind(email)
@@ -191,6 +197,7 @@ impl TenantTx for SqlTx {
     }
 
     async fn user_by_id(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<UserRecord>> {
+        self.settle().await?;
         let row = sqlx::query("SELECT * FROM users WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id.to_string())
             .bind(id.to_string())
@@ -201,6 +208,7 @@ impl TenantTx for SqlTx {
     }
 
     async fn insert_session(&mut self, session: &SessionRecord) -> Result<()> {
+        self.settle().await?;
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, tenant_id, csrf_token, expires_at, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -218,6 +226,7 @@ impl TenantTx for SqlTx {
     }
 
     async fn session(&mut self, token_hash: &str) -> Result<Option<SessionRecord>> {
+        self.settle().await?;
         let row = sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .fetch_optional(&mut *self.tx)
@@ -235,11 +244,33 @@ impl TenantTx for SqlTx {
     }
 
     async fn delete_session(&mut self, token_hash: &str) -> Result<()> {
+        self.settle().await?;
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(&mut *self.tx)
             .await
             .map_err(map_error)?;
         Ok(())
+    }
+}
+
+/// The database reads behind the memos of `pending.rs`.
+impl SqlTx {
+    async fn load_postback_credentials(
+        &mut self,
+        tenant_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<PostbackCredential>> {
+        let rows = sqlx::query(
+            "SELECT * FROM postback_credentials
+             WHERE tenant_id = $1 AND (valid_until IS NULL OR valid_until > $2)
+             ORDER BY valid_until IS NOT NULL, created_at DESC",
+        )
+        .bind(tenant_id.to_string())
+        .bind(micros(now))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        rows.iter().map(credential_from_row).collect()
     }
 }

@@ -157,28 +157,15 @@ impl TrackingTx for SqlTx {
     }
 
     async fn insert_conversion(&mut self, conversion: &ConversionRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO conversions (id, tenant_id, offer_id, click_id, partner_id, pub_member_id,
-                                      status, rejection_reason, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(conversion.id.to_string())
-        .bind(conversion.tenant_id.to_string())
-        .bind(conversion.offer_id.to_string())
-        .bind(conversion.click_id.to_string())
-        .bind(conversion.partner_id.map(|id| id.to_string()))
-        .bind(&conversion.pub_member_id)
-        .bind(conversion.status.as_str())
-        .bind(&conversion.rejection_reason)
-        .bind(micros(conversion.created_at))
-        .bind(micros(conversion.updated_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_error)?;
+        self.pending.conversions.push(conversion.clone());
         Ok(())
     }
 
     async fn update_conversion(&mut self, conversion: &ConversionRecord) -> Result<()> {
+        if let Some(row) = self.pending.conversions.iter_mut().find(|c| c.id == conversion.id) {
+            *row = conversion.clone();
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE conversions SET status = $3, rejection_reason = $4, updated_at = $5
              WHERE tenant_id = $1 AND id = $2",
@@ -195,6 +182,7 @@ impl TrackingTx for SqlTx {
     }
 
     async fn conversion(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<ConversionRecord>> {
+        self.settle().await?;
         let row = sqlx::query("SELECT * FROM conversions WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id.to_string())
             .bind(id.to_string())
@@ -209,6 +197,10 @@ impl TrackingTx for SqlTx {
         tenant_id: Uuid,
         click_id: Uuid,
     ) -> Result<Option<ConversionRecord>> {
+        let buffered = self.pending.conversions.iter();
+        if let Some(found) = buffered.into_iter().find(|c| c.tenant_id == tenant_id && c.click_id == click_id) {
+            return Ok(Some(found.clone()));
+        }
         let row = sqlx::query("SELECT * FROM conversions WHERE tenant_id = $1 AND click_id = $2")
             .bind(tenant_id.to_string())
             .bind(click_id.to_string())
@@ -224,6 +216,7 @@ impl TrackingTx for SqlTx {
         filter: &ConversionFilter,
         page: PageRequest,
     ) -> Result<Page<ConversionRecord>> {
+        self.settle().await?;
         let mut conditions =
             vec!["tenant_id = $1".to_owned(), "created_at >= $2".into(), "created_at <= $3".into()];
         // $1 is the tenant, $2 and $3 the range, then the filters' values in order.
@@ -265,45 +258,15 @@ impl TrackingTx for SqlTx {
     }
 
     async fn insert_conversion_event(&mut self, event: &ConversionEventRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO conversion_events (id, tenant_id, conversion_id, offer_id, click_id,
-                partner_id, pub_member_id, event_id, event_name, sequence_number, dedup_key, status,
-                rejection_reason, counted, revenue, reward, amount, currency, transaction_id, params,
-                completed_at, pending_until, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                     $18, $19, $20, $21, $22, $23, $24)",
-        )
-        .bind(event.id.to_string())
-        .bind(event.tenant_id.to_string())
-        .bind(event.conversion_id.to_string())
-        .bind(event.offer_id.to_string())
-        .bind(event.click_id.to_string())
-        .bind(event.partner_id.map(|id| id.to_string()))
-        .bind(&event.pub_member_id)
-        .bind(&event.event_id)
-        .bind(&event.event_name)
-        .bind(event.sequence_number.map(i64::from))
-        .bind(&event.dedup_key)
-        .bind(event.status.as_str())
-        .bind(&event.rejection_reason)
-        .bind(event.counted)
-        .bind(event.revenue.units())
-        .bind(event.reward.units())
-        .bind(event.amount.map(|amount| amount.units()))
-        .bind(&event.currency)
-        .bind(event.transaction_id.to_string())
-        .bind(serde_json::Value::Object(event.params.clone()).to_string())
-        .bind(micros(event.completed_at))
-        .bind(event.pending_until.map(micros))
-        .bind(micros(event.created_at))
-        .bind(micros(event.updated_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_error)?;
+        self.pending.events.push(event.clone());
         Ok(())
     }
 
     async fn update_conversion_event(&mut self, event: &ConversionEventRecord) -> Result<()> {
+        if let Some(row) = self.pending.events.iter_mut().find(|e| e.id == event.id) {
+            *row = event.clone();
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE conversion_events SET status = $3, rejection_reason = $4, counted = $5,
                     pending_until = $6, updated_at = $7
@@ -327,6 +290,7 @@ impl TrackingTx for SqlTx {
         tenant_id: Uuid,
         id: Uuid,
     ) -> Result<Option<ConversionEventRecord>> {
+        self.settle().await?;
         let row = sqlx::query("SELECT * FROM conversion_events WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id.to_string())
             .bind(id.to_string())
@@ -341,16 +305,21 @@ impl TrackingTx for SqlTx {
         tenant_id: Uuid,
         conversion_id: Uuid,
     ) -> Result<Vec<ConversionEventRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM conversion_events WHERE tenant_id = $1 AND conversion_id = $2
-             ORDER BY created_at, id",
-        )
-        .bind(tenant_id.to_string())
-        .bind(conversion_id.to_string())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_error)?;
-        rows.iter().map(conversion_event_from_row).collect()
+        // Stored rows are current (updates of stored rows go out at once); buffered ones are
+        // newer than any of them.
+        let mut events = if self.pending.conversions.iter().any(|c| c.id == conversion_id) {
+            Vec::new()
+        } else {
+            self.load_conversion_events(tenant_id, conversion_id).await?
+        };
+        events.extend(
+            self.pending
+                .events
+                .iter()
+                .filter(|e| e.tenant_id == tenant_id && e.conversion_id == conversion_id)
+                .cloned(),
+        );
+        Ok(events)
     }
 
     async fn count_counted_events(
@@ -358,6 +327,7 @@ impl TrackingTx for SqlTx {
         tenant_id: Uuid,
         scope: CountedScope<'_>,
     ) -> Result<u64> {
+        self.settle().await?;
         let (condition, values, since) = counted_condition(tenant_id, &scope);
         let sql = format!("SELECT COUNT(*) AS n FROM conversion_events WHERE {condition}");
         let mut query = sqlx::query(&sql).bind(&values[0]).bind(&values[1]).bind(true).bind(since);
@@ -373,6 +343,7 @@ impl TrackingTx for SqlTx {
         tenant_id: Uuid,
         scope: CountedScope<'_>,
     ) -> Result<gokart_domain::Money> {
+        self.settle().await?;
         let (condition, values, since) = counted_condition(tenant_id, &scope);
         // PostgreSQL's SUM of BIGINT is NUMERIC: cast back so both backends answer an integer.
         let sql = format!(
@@ -394,6 +365,16 @@ impl TrackingTx for SqlTx {
         pub_member_id: &str,
         click_id: Uuid,
     ) -> Result<bool> {
+        let buffered = self.pending.events.iter().any(|e| {
+            e.tenant_id == tenant_id
+                && e.offer_id == offer_id
+                && e.pub_member_id == pub_member_id
+                && e.click_id != click_id
+                && e.counted
+        });
+        if buffered {
+            return Ok(true);
+        }
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM conversion_events
              WHERE tenant_id = $1 AND offer_id = $2 AND pub_member_id = $3 AND click_id <> $4
@@ -416,13 +397,11 @@ impl TrackingTx for SqlTx {
         offer_id: Uuid,
         delta: gokart_domain::Money,
     ) -> Result<()> {
-        sqlx::query("UPDATE offers SET spent = spent + $3 WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id.to_string())
-            .bind(offer_id.to_string())
-            .bind(delta.units())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_error)?;
+        let units = self.pending.spent.entry((tenant_id, offer_id)).or_insert(0);
+        *units = units.saturating_add(delta.units());
+        if let Some(offer) = self.pending.locked_offers.get_mut(&(tenant_id, offer_id)) {
+            offer.spent = offer.spent.saturating_add(delta);
+        }
         Ok(())
     }
 
@@ -431,6 +410,7 @@ impl TrackingTx for SqlTx {
         now: chrono::DateTime<chrono::Utc>,
         limit: u32,
     ) -> Result<Vec<ConversionEventRecord>> {
+        self.settle().await?;
         let rows = sqlx::query(
             "SELECT * FROM conversion_events
              WHERE status = 'Pending' AND pending_until IS NOT NULL AND pending_until <= $1
@@ -445,26 +425,7 @@ impl TrackingTx for SqlTx {
     }
 
     async fn insert_postback_log(&mut self, entry: &PostbackLogEntry) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO postback_log (id, tenant_id, received_at, method, params, http_status,
-                                       status, rejection_reason, click_id, conversion_id,
-                                       conversion_event_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(entry.id.to_string())
-        .bind(entry.tenant_id.to_string())
-        .bind(micros(entry.received_at))
-        .bind(&entry.method)
-        .bind(serde_json::Value::Object(entry.params.clone()).to_string())
-        .bind(i64::from(entry.http_status))
-        .bind(&entry.status)
-        .bind(&entry.rejection_reason)
-        .bind(&entry.click_id)
-        .bind(entry.conversion_id.map(|id| id.to_string()))
-        .bind(entry.conversion_event_id.map(|id| id.to_string()))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_error)?;
+        self.pending.log.push(entry.clone());
         Ok(())
     }
 
@@ -475,6 +436,7 @@ impl TrackingTx for SqlTx {
         to: Option<chrono::DateTime<chrono::Utc>>,
         page: PageRequest,
     ) -> Result<Page<PostbackLogEntry>> {
+        self.settle().await?;
         let from = from.map_or(i64::MIN, micros);
         let to = to.map_or(i64::MAX, micros);
         let condition = "tenant_id = $1 AND received_at >= $2 AND received_at <= $3";
@@ -502,5 +464,25 @@ impl TrackingTx for SqlTx {
         .map_err(map_error)?;
         let items = rows.iter().map(postback_log_from_row).collect::<Result<_>>()?;
         Ok(page_of(items, page, total))
+    }
+}
+
+/// The database reads behind the memos of `pending.rs`.
+impl SqlTx {
+    async fn load_conversion_events(
+        &mut self,
+        tenant_id: Uuid,
+        conversion_id: Uuid,
+    ) -> Result<Vec<ConversionEventRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM conversion_events WHERE tenant_id = $1 AND conversion_id = $2
+             ORDER BY created_at, id",
+        )
+        .bind(tenant_id.to_string())
+        .bind(conversion_id.to_string())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_error)?;
+        rows.iter().map(conversion_event_from_row).collect()
     }
 }
