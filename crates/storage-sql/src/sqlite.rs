@@ -1,5 +1,6 @@
 //! SQLite: WAL, one writer connection (writers are serialised by the pool, so a transaction never
-//! meets SQLITE_BUSY on upgrade), and a pool of readers.
+//! meets SQLITE_BUSY on upgrade), a pool of readers, and a checkpointer of its own so that copying
+//! the WAL into the database (and its fsync) never stalls a commit.
 
 use std::{str::FromStr, time::Duration};
 
@@ -14,7 +15,13 @@ type Db = sqlx::Sqlite;
 pub struct SqliteStore {
     writer: sqlx::SqlitePool,
     readers: sqlx::SqlitePool,
+    checkpointer: tokio::task::JoinHandle<()>,
 }
+
+/// How often the WAL is copied into the database file. SQLite's own automatic checkpoint would
+/// do it inside whichever commit crosses 1000 pages, holding up every click and postback behind
+/// that commit.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 impl SqliteStore {
     pub async fn connect(url: &str) -> Result<Self> {
@@ -36,6 +43,11 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            .await
+            .map_err(map_error)?;
+        let checkpoints = SqlitePoolOptions::new()
+            .max_connections(1)
             .connect_with(options.clone())
             .await
             .map_err(map_error)?;
@@ -44,7 +56,27 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(map_error)?;
-        Ok(SqliteStore { writer, readers })
+        let checkpointer = tokio::spawn(checkpoint_forever(checkpoints));
+        Ok(SqliteStore { writer, readers, checkpointer })
+    }
+}
+
+/// PASSIVE checkpoints never wait for readers or the writer; what they cannot copy yet, the next
+/// one does. Once a checkpoint has caught up, the writer starts the WAL over from its beginning.
+async fn checkpoint_forever(pool: sqlx::SqlitePool) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::warn!(%error, "WAL checkpoint failed; trying again");
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.checkpointer.abort();
     }
 }
 

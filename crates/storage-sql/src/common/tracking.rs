@@ -197,8 +197,8 @@ impl TrackingTx for SqlTx {
         tenant_id: Uuid,
         click_id: Uuid,
     ) -> Result<Option<ConversionRecord>> {
-        let buffered = self.pending.conversions.iter();
-        if let Some(found) = buffered.into_iter().find(|c| c.tenant_id == tenant_id && c.click_id == click_id) {
+        let mut buffered = self.pending.conversions.iter();
+        if let Some(found) = buffered.find(|c| c.tenant_id == tenant_id && c.click_id == click_id) {
             return Ok(Some(found.clone()));
         }
         let row = sqlx::query("SELECT * FROM conversions WHERE tenant_id = $1 AND click_id = $2")
