@@ -12,6 +12,10 @@ mod setup;
 use std::{sync::Arc, time::Duration};
 
 use clap::Parser;
+
+/// The same allocator as the `gokart` binary, since this process also runs as the server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use load::{closed_loop, get, open_loop, MakeRequest, OnResponse};
 
 #[derive(Debug, Parser)]

@@ -1,5 +1,10 @@
 use clap::Parser;
 
+/// The hot paths allocate many small, short-lived values per request; mimalloc serves those
+/// markedly cheaper than the system allocator (measured with `gokart-bench`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
