@@ -9,10 +9,16 @@
 //! If anything in a batch fails, the batch is rolled back and every job is run again in a
 //! transaction of its own, so one bad job costs the others a retry, never their answer.
 
-use std::sync::{Arc, Weak};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Weak},
+};
+
+use gokart_domain::params::ClickIdParam;
 
 use gokart_storage::{ClickRecord, TenantRecord};
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::{
     intake::{Postback, PostbackAnswer},
@@ -132,6 +138,18 @@ impl Engine {
             .collect();
         if !clicks.is_empty() {
             tx.insert_clicks(&clicks).await?;
+        }
+        // The postbacks' clicks with their conversions, read in a few round trips for all.
+        let mut clicks_of_tenant: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for write in writes {
+            if let Write::Postback(job) = write {
+                if let ClickIdParam::Valid(id) = job.1.params.gk_click_id() {
+                    clicks_of_tenant.entry(job.0.id).or_default().push(id);
+                }
+            }
+        }
+        for (tenant_id, click_ids) in clicks_of_tenant {
+            tx.prefetch_clicks(tenant_id, &click_ids).await?;
         }
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut spent_offers = Vec::new();

@@ -216,6 +216,40 @@ async fn a_member_completes_an_offer_once_unless_repeats_are_allowed() {
     }
 }
 
+/// Postbacks sent at once share group commits; whatever batches they land in, a member counts
+/// once and a retried postback is a duplicate.
+#[tokio::test]
+async fn postbacks_at_once_count_a_member_once_and_a_retry_never() {
+    let app = Arc::new(TestApp::spawn().await);
+    let tenant = Arc::new(app.tenant("brownboots").await);
+    let offer = create_offer(&app, "brownboots", single_offer(json!({})), None).await;
+    let mut postbacks = Vec::new();
+    for _ in 0..40 {
+        let click = click_id(&app, "brownboots", offer, "one-member").await;
+        postbacks.push(conversion(click, "Install", None));
+    }
+    let retried = click_id(&app, "brownboots", offer, "another-member").await;
+    postbacks.extend(std::iter::repeat_n(conversion(retried, "Install", None), 20));
+    let mut tasks = tokio::task::JoinSet::new();
+    for postback in postbacks {
+        let (app, tenant) = (app.clone(), tenant.clone());
+        tasks.spawn(async move { mmp_postback(&app, &tenant, Mmp::Adjust, &postback).await });
+    }
+    let mut outcomes = std::collections::HashMap::new();
+    while let Some(answer) = tasks.join_next().await {
+        let (status, data) = answer.unwrap();
+        assert_eq!(status, StatusCode::OK, "{data}");
+        let outcome = format!("{} {}", data["status"], data["rejectionReason"]);
+        *outcomes.entry(outcome).or_insert(0) += 1;
+    }
+    let expected = [
+        ("\"Success\" null".to_owned(), 2),
+        ("\"Rejected\" \"AlreadyCompleted\"".to_owned(), 39),
+        ("\"Duplicate\" null".to_owned(), 19),
+    ];
+    assert_eq!(outcomes, expected.into_iter().collect(), "{outcomes:?}");
+}
+
 /// 200 postbacks for 200 clicks at once against an offer that has room for 50.
 async fn two_hundred_at_once(spec: Value, reason: &str) {
     let app = Arc::new(TestApp::spawn().await);

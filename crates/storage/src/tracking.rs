@@ -156,6 +156,11 @@ pub trait TrackingTx: Send {
     /// Inserts clicks in one statement (a group commit writes many at once).
     async fn insert_clicks(&mut self, clicks: &[ClickRecord]) -> Result<()>;
     async fn click(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<ClickRecord>>;
+    /// A hint that postbacks for these clicks are about to be decided in this transaction: the
+    /// implementation may read the clicks, their conversions and events ahead, in one go.
+    async fn prefetch_clicks(&mut self, _tenant_id: Uuid, _click_ids: &[Uuid]) -> Result<()> {
+        Ok(())
+    }
 
     async fn insert_conversion(&mut self, conversion: &ConversionRecord) -> Result<()>;
     /// Writes status, rejection reason and `updated_at`.

@@ -26,6 +26,19 @@ struct Pending {
     partner_postbacks: std::collections::HashMap<(Uuid, Uuid), Option<PartnerPostbackSettings>>,
     callback_settings: std::collections::HashMap<Uuid, Option<CallbackSettings>>,
     directory: std::collections::HashMap<(Uuid, DirectoryKind, Uuid), Option<DirectoryItem>>,
+    /// Read ahead by `prefetch_clicks`, as stored; an entry goes when this transaction changes a
+    /// stored row it depends on, and the next read asks the database again.
+    clicks: std::collections::HashMap<(Uuid, Uuid), ClickRecord>,
+    conversion_of_click: std::collections::HashMap<(Uuid, Uuid), Option<ConversionRecord>>,
+    stored_events: std::collections::HashMap<(Uuid, Uuid), Vec<ConversionEventRecord>>,
+    counted_members: Option<CountedMembers>,
+}
+
+/// The counted events (offer, member, click) of some members, as stored.
+struct CountedMembers {
+    tenant_id: Uuid,
+    members: std::collections::HashSet<String>,
+    counted: Vec<(Uuid, String, Uuid)>,
 }
 
 impl Pending {
@@ -40,6 +53,21 @@ impl Pending {
             && self.partner_postbacks.is_empty()
             && self.callback_settings.is_empty()
             && self.directory.is_empty()
+            && self.clicks.is_empty()
+            && self.conversion_of_click.is_empty()
+            && self.stored_events.is_empty()
+            && self.counted_members.is_none()
+    }
+
+    /// A stored conversion changed: what was read ahead about it is stale.
+    fn forget_conversion(&mut self, conversion: &ConversionRecord) {
+        self.conversion_of_click.remove(&(conversion.tenant_id, conversion.click_id));
+    }
+
+    /// A stored event changed: its conversion's events and the member counts are stale.
+    fn forget_event(&mut self, event: &ConversionEventRecord) {
+        self.stored_events.remove(&(event.tenant_id, event.conversion_id));
+        self.counted_members = None;
     }
 }
 
@@ -70,6 +98,77 @@ impl SqlTx {
         }
         Ok(())
     }
+}
+
+impl SqlTx {
+    /// Reads the clicks, their conversions and events, and their members' counted events in
+    /// four round trips, for the postback path to find in memory.
+    async fn prefetch(&mut self, tenant_id: Uuid, click_ids: &[Uuid]) -> Result<()> {
+        let tenant = tenant_id.to_string();
+        let ids: Vec<String> = click_ids.iter().map(Uuid::to_string).collect();
+        for row in select_in(&mut self.tx, "SELECT * FROM clicks", &tenant, "id", &ids, "").await? {
+            let click = click_from_row(&row)?;
+            self.pending.clicks.insert((tenant_id, click.id), click);
+        }
+        for id in click_ids {
+            self.pending.conversion_of_click.insert((tenant_id, *id), None);
+        }
+        let sql = "SELECT * FROM conversions";
+        let mut conversion_ids = Vec::new();
+        for row in select_in(&mut self.tx, sql, &tenant, "click_id", &ids, "").await? {
+            let conversion = conversion_from_row(&row)?;
+            conversion_ids.push(conversion.id.to_string());
+            self.pending.stored_events.insert((tenant_id, conversion.id), Vec::new());
+            self.pending.conversion_of_click.insert((tenant_id, conversion.click_id), Some(conversion));
+        }
+        let (sql, order) = ("SELECT * FROM conversion_events", " ORDER BY created_at, id");
+        for row in select_in(&mut self.tx, sql, &tenant, "conversion_id", &conversion_ids, order)
+            .await?
+        {
+            let event = conversion_event_from_row(&row)?;
+            let key = (tenant_id, event.conversion_id);
+            self.pending.stored_events.entry(key).or_default().push(event);
+        }
+        let members: std::collections::HashSet<String> =
+            self.pending.clicks.values().map(|click| click.pub_member_id.clone()).collect();
+        let member_list: Vec<String> = members.iter().cloned().collect();
+        let sql = "SELECT offer_id, pub_member_id, click_id FROM conversion_events";
+        let counted = " AND counted = TRUE";
+        let mut rows = Vec::new();
+        for row in select_in(&mut self.tx, sql, &tenant, "pub_member_id", &member_list, counted)
+            .await?
+        {
+            let offer_id = parse_uuid(&col::<String>(&row, "offer_id")?);
+            let click_id = parse_uuid(&col::<String>(&row, "click_id")?);
+            rows.push((offer_id, col::<String>(&row, "pub_member_id")?, click_id));
+        }
+        self.pending.counted_members = Some(CountedMembers { tenant_id, members, counted: rows });
+        Ok(())
+    }
+}
+
+/// `<select> WHERE tenant_id = ? AND <column> IN (<values>)<tail>`, in chunks.
+async fn select_in(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    select: &str,
+    tenant_id: &str,
+    column: &str,
+    values: &[String],
+    tail: &str,
+) -> Result<Vec<DbRow>> {
+    let mut rows = Vec::new();
+    for chunk in values.chunks(ROWS_PER_INSERT) {
+        let mut query = sqlx::QueryBuilder::<Db>::new(select);
+        query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
+        query.push(format!(" AND {column} IN ("));
+        let mut list = query.separated(", ");
+        for value in chunk {
+            list.push_bind(value.clone());
+        }
+        query.push(")").push(tail);
+        rows.extend(query.build().fetch_all(&mut **tx).await.map_err(map_error)?);
+    }
+    Ok(rows)
 }
 
 /// Rows per multi-row INSERT: below both backends' bind limits for the widest table (24 columns).

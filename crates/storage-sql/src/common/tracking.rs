@@ -147,6 +147,9 @@ impl TrackingTx for SqlTx {
     }
 
     async fn click(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<ClickRecord>> {
+        if let Some(click) = self.pending.clicks.get(&(tenant_id, id)) {
+            return Ok(Some(click.clone()));
+        }
         let row = sqlx::query("SELECT * FROM clicks WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id.to_string())
             .bind(id.to_string())
@@ -154,6 +157,10 @@ impl TrackingTx for SqlTx {
             .await
             .map_err(map_error)?;
         row.as_ref().map(click_from_row).transpose()
+    }
+
+    async fn prefetch_clicks(&mut self, tenant_id: Uuid, click_ids: &[Uuid]) -> Result<()> {
+        self.prefetch(tenant_id, click_ids).await
     }
 
     async fn insert_conversion(&mut self, conversion: &ConversionRecord) -> Result<()> {
@@ -166,6 +173,7 @@ impl TrackingTx for SqlTx {
             *row = conversion.clone();
             return Ok(());
         }
+        self.pending.forget_conversion(conversion);
         sqlx::query(
             "UPDATE conversions SET status = $3, rejection_reason = $4, updated_at = $5
              WHERE tenant_id = $1 AND id = $2",
@@ -200,6 +208,9 @@ impl TrackingTx for SqlTx {
         let mut buffered = self.pending.conversions.iter();
         if let Some(found) = buffered.find(|c| c.tenant_id == tenant_id && c.click_id == click_id) {
             return Ok(Some(found.clone()));
+        }
+        if let Some(stored) = self.pending.conversion_of_click.get(&(tenant_id, click_id)) {
+            return Ok(stored.clone());
         }
         let row = sqlx::query("SELECT * FROM conversions WHERE tenant_id = $1 AND click_id = $2")
             .bind(tenant_id.to_string())
@@ -267,6 +278,7 @@ impl TrackingTx for SqlTx {
             *row = event.clone();
             return Ok(());
         }
+        self.pending.forget_event(event);
         sqlx::query(
             "UPDATE conversion_events SET status = $3, rejection_reason = $4, counted = $5,
                     pending_until = $6, updated_at = $7
@@ -309,6 +321,8 @@ impl TrackingTx for SqlTx {
         // newer than any of them.
         let mut events = if self.pending.conversions.iter().any(|c| c.id == conversion_id) {
             Vec::new()
+        } else if let Some(stored) = self.pending.stored_events.get(&(tenant_id, conversion_id)) {
+            stored.clone()
         } else {
             self.load_conversion_events(tenant_id, conversion_id).await?
         };
@@ -374,6 +388,14 @@ impl TrackingTx for SqlTx {
         });
         if buffered {
             return Ok(true);
+        }
+        if let Some(memo) = &self.pending.counted_members {
+            if memo.tenant_id == tenant_id && memo.members.contains(pub_member_id) {
+                let elsewhere = memo.counted.iter().any(|(offer, member, click)| {
+                    *offer == offer_id && member == pub_member_id && *click != click_id
+                });
+                return Ok(elsewhere);
+            }
         }
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM conversion_events
