@@ -390,7 +390,8 @@ impl TrackingTx for SqlTx {
             return Ok(true);
         }
         if let Some(memo) = &self.pending.counted_members {
-            if memo.tenant_id == tenant_id && memo.members.contains(pub_member_id) {
+            let covered = memo.offers.contains(&offer_id) && memo.members.contains(pub_member_id);
+            if memo.tenant_id == tenant_id && covered {
                 let elsewhere = memo.counted.iter().any(|(offer, member, click)| {
                     *offer == offer_id && member == pub_member_id && *click != click_id
                 });
