@@ -181,13 +181,7 @@ impl CatalogTx for SqlTx {
 
     async fn offer(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<OfferRecord>> {
         self.settle().await?;
-        let row = sqlx::query("SELECT * FROM offers WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_error)?;
-        row.as_ref().map(offer_from_row).transpose()
+        self.select_offer(tenant_id, id, "").await
     }
 
     async fn lock_offer(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<OfferRecord>> {
@@ -337,8 +331,18 @@ impl SqlTx {
         .map_err(map_error)?;
         row.as_ref().map(directory_item_from_row).transpose()
     }
+
     async fn load_lock_offer(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<OfferRecord>> {
-        let sql = format!("SELECT * FROM offers WHERE tenant_id = $1 AND id = $2{FOR_UPDATE}");
+        self.select_offer(tenant_id, id, FOR_UPDATE).await
+    }
+
+    async fn select_offer(
+        &mut self,
+        tenant_id: Uuid,
+        id: Uuid,
+        lock: &str,
+    ) -> Result<Option<OfferRecord>> {
+        let sql = format!("SELECT * FROM offers WHERE tenant_id = $1 AND id = $2{lock}");
         let row = sqlx::query(&sql)
             .bind(tenant_id.to_string())
             .bind(id.to_string())

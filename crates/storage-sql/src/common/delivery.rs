@@ -334,6 +334,7 @@ impl SqlTx {
             updated_at: at(col(&row, "updated_at")?),
         }))
     }
+
     async fn load_callback_settings(&mut self, tenant_id: Uuid) -> Result<Option<CallbackSettings>> {
         let row = sqlx::query("SELECT * FROM callback_settings WHERE tenant_id = $1")
             .bind(tenant_id.to_string())
