@@ -64,8 +64,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!();
     println!("| backend | /healthz req/s | clicks/s (ratio) | postbacks/s (ratio) | click p50/p99/p99.9 ms | postback p50/p99/p99.9 ms | peak RSS MB |");
     println!("|---|---|---|---|---|---|---|");
-    for row in rows {
+    for row in &rows {
         println!("{row}");
+    }
+    println!();
+    for row in &rows {
+        println!("{}", row.targets());
     }
     Ok(())
 }
@@ -79,6 +83,28 @@ struct Figures {
     click_latency: [f64; 3],
     postback_latency: [f64; 3],
     peak_rss_mb: f64,
+}
+
+impl Figures {
+    /// Issue 6's targets for this 2-core machine, each with the measured figure.
+    fn targets(&self) -> String {
+        let check = |met: bool| if met { "met" } else { "MISSED" };
+        let (clicks, postbacks) = (self.clicks / self.healthz, self.postbacks / self.healthz);
+        let [_, click_p99, _] = self.click_latency;
+        let [_, postback_p99, _] = self.postback_latency;
+        format!(
+            "{}: clicks/healthz {clicks:.2} >= 0.50 {}; postbacks/healthz {postbacks:.2} >= 0.25 {}; \
+             click p99 {click_p99:.2} <= 5 ms {}; postback p99 {postback_p99:.2} <= 10 ms {}; \
+             RSS {:.0} <= 150 MB {}",
+            self.backend,
+            check(clicks >= 0.5),
+            check(postbacks >= 0.25),
+            check(click_p99 <= 5.0),
+            check(postback_p99 <= 10.0),
+            self.peak_rss_mb,
+            check(self.peak_rss_mb <= 150.0),
+        )
+    }
 }
 
 impl std::fmt::Display for Figures {
