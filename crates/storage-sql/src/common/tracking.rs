@@ -136,7 +136,7 @@ impl TrackingTx for SqlTx {
                     .push_bind(click.partner_id.map(|id| id.to_string()))
                     .push_bind(click.pub_member_id.clone())
                     .push_bind(click.pub_click_id.clone())
-                    .push_bind(serde_json::Value::Object(click.pub_params.clone()).to_string())
+                    .push_bind(serde_json::to_string(&click.pub_params).unwrap_or_else(|_| "{}".into()))
                     .push_bind(click.ip.clone())
                     .push_bind(click.user_agent.clone())
                     .push_bind(micros(click.created_at));
