@@ -16,7 +16,7 @@ use std::{
 
 use gokart_domain::params::ClickIdParam;
 
-use gokart_storage::{ClickRecord, TenantRecord};
+use gokart_storage::{Backend, ClickRecord, TenantRecord};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -59,19 +59,36 @@ pub(crate) struct WriteQueue {
 }
 
 impl WriteQueue {
-    fn sender(&self, engine: &Weak<Engine>) -> &mpsc::Sender<Job> {
+    fn sender(&self, engine: &Weak<Engine>, backend: Backend) -> &mpsc::Sender<Job> {
         self.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-            tokio::spawn(run(engine.clone(), receiver));
+            let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+            for _ in 0..writers(backend) {
+                tokio::spawn(run(engine.clone(), receiver.clone()));
+            }
             sender
         })
     }
 }
 
+/// SQLite has one writer connection. On PostgreSQL a second writer builds the next batch while
+/// the first waits for its commit's fsync; batches that lock the same offer still go one after
+/// the other, and a deadlock (two batches, two offers, opposite order) fails one batch, whose
+/// jobs are then written one by one.
+fn writers(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 2,
+    }
+}
+
 /// Takes batches off the queue until the engine is gone.
-async fn run(engine: Weak<Engine>, mut queue: mpsc::Receiver<Job>) {
+async fn run(engine: Weak<Engine>, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        if queue.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
         let Some(engine) = engine.upgrade() else { return };
         engine.write_batch(std::mem::take(&mut batch)).await;
     }
@@ -98,7 +115,8 @@ impl Engine {
     }
 
     async fn submit(&self, job: Job) -> EngineResult<()> {
-        self.writes.sender(&self.me).send(job).await.map_err(|_| writer_gone())
+        let sender = self.writes.sender(&self.me, self.store.backend());
+        sender.send(job).await.map_err(|_| writer_gone())
     }
 
     async fn write_batch(self: Arc<Self>, jobs: Vec<Job>) {
