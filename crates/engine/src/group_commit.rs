@@ -10,7 +10,7 @@
 //! transaction of its own, so one bad job costs the others a retry, never their answer.
 
 use std::{
-    collections::HashMap,
+    collections::BTreeMap,
     sync::{Arc, Weak},
 };
 
@@ -158,7 +158,8 @@ impl Engine {
             tx.insert_clicks(&clicks).await?;
         }
         // The postbacks' clicks with their conversions, read in a few round trips for all.
-        let mut clicks_of_tenant: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        // By tenant in id order: the offer locks are taken in the same order by every batch.
+        let mut clicks_of_tenant: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
         for write in writes {
             if let Write::Postback(job) = write {
                 if let ClickIdParam::Valid(id) = job.1.params.gk_click_id() {

@@ -102,14 +102,29 @@ impl SqlTx {
 }
 
 impl SqlTx {
-    /// Reads the clicks, their conversions and events, and their members' counted events in
-    /// four round trips, for the postback path to find in memory.
+    /// Reads the clicks, locks their offers, then reads the clicks' conversions and events and
+    /// their members' counted events, for the postback path to find in memory.
     async fn prefetch(&mut self, tenant_id: Uuid, click_ids: &[Uuid]) -> Result<()> {
         let tenant = tenant_id.to_string();
         let ids: Vec<String> = click_ids.iter().map(Uuid::to_string).collect();
         for row in select_in(&mut self.tx, "SELECT * FROM clicks", &tenant, "id", &ids, "").await? {
             let click = click_from_row(&row)?;
             self.pending.clicks.insert((tenant_id, click.id), click);
+        }
+        // Lock the clicks' offers (in id order, the same in every batch, so two batches never
+        // wait on each other crosswise) before reading anything the decisions depend on: on
+        // PostgreSQL another batch's decisions on these offers are then committed and visible.
+        let mut offers: Vec<Uuid> = self
+            .pending
+            .clicks
+            .values()
+            .filter(|click| click.tenant_id == tenant_id)
+            .map(|click| click.offer_id)
+            .collect();
+        offers.sort();
+        offers.dedup();
+        for offer_id in offers {
+            self.lock_offer(tenant_id, offer_id).await?;
         }
         for id in click_ids {
             self.pending.conversion_of_click.insert((tenant_id, *id), None);
