@@ -451,3 +451,124 @@ async fn session_partner(s: &Scene) -> Uuid {
         .await;
     items.unwrap().items[0].id
 }
+
+/// How many offer rows a page of Offer Management shows.
+fn offer_rows(page: &str) -> usize {
+    page.matches("data-offer-id=").count()
+}
+
+#[tokio::test]
+async fn offer_management_pages_by_fifty_and_filters_by_name_and_status() {
+    let s = scene().await;
+    let mut paused = Vec::new();
+    for i in 0..54 {
+        let spec = single_offer(json!({ "name": format!("Bulk {i:02}") }));
+        let id = create_offer(&s.app, "brownboots", spec, None).await;
+        if i % 20 == 3 {
+            tracking_support::set_offer_status(
+                &s.app,
+                "brownboots",
+                id,
+                gokart_domain::offer::OfferStatus::Pending,
+            )
+            .await;
+            paused.push(id);
+        }
+        s.app.clock.advance(chrono::Duration::seconds(1));
+    }
+    let session = staff(&s).await;
+
+    let (status, page) = session.get(&s.app, "/offers").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(offer_rows(&page), 50, "{page}");
+    assert!(page.contains("55 offers."), "{page}");
+    assert!(page.contains("Bulk 53") && !page.contains("Sign up"), "newest first: {page}");
+    assert!(page.contains("href=\"/offers?page=1\""), "a Next link: {page}");
+    assert!(page.contains(&format!("href=\"/conversions?offer={}\"", paused[2])), "{page}");
+
+    let (status, page) = session.get(&s.app, "/offers?page=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(offer_rows(&page), 5, "{page}");
+    assert!(page.contains("Sign up") && page.contains("href=\"/offers?page=0\""), "{page}");
+
+    let (_, page) = session.get(&s.app, "/offers?search=bulk+07").await;
+    assert_eq!(offer_rows(&page), 1, "{page}");
+    assert!(page.contains("1 offer matches these filters."), "{page}");
+    assert!(page.contains("value=\"bulk 07\""), "the search is kept: {page}");
+
+    let (_, page) = session.get(&s.app, "/offers?status=Pending").await;
+    assert_eq!(offer_rows(&page), paused.len(), "{page}");
+    assert!(paused.iter().all(|id| page.contains(&id.to_string())), "{page}");
+    assert!(page.contains("<option value=\"Pending\" selected>Paused</option>"), "{page}");
+
+    let (_, page) = session.get(&s.app, "/offers?search=nothing+like+it").await;
+    assert_eq!(offer_rows(&page), 0);
+    assert!(page.contains("No offers match these filters."), "{page}");
+
+    let (status, page) = session.get(&s.app, "/offers?status=Sleeping").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("aria-describedby=\"status-error\""), "{page}");
+    assert!(page.contains("Choose a status from the list."), "{page}");
+
+    let (status, page) = session.get(&s.app, "/offers?page=9").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("This page is past the last offer."), "{page}");
+
+    // Every dashboard answer says how long the server took (the dashboard benchmark reads it).
+    let response = s
+        .app
+        .client
+        .get(format!("http://{}/offers", s.app.addr))
+        .header("Host", &session.host)
+        .header("Cookie", &session.cookie)
+        .send()
+        .await
+        .unwrap();
+    let timing = response.headers()["server-timing"].to_str().unwrap();
+    let ms: f64 = timing.strip_prefix("app;dur=").unwrap().parse().unwrap();
+    assert!(ms >= 0.0, "{timing}");
+}
+
+#[tokio::test]
+async fn with_many_offers_the_conversions_offer_filter_takes_a_name_or_an_id() {
+    let s = scene().await;
+    let offer = s.app.engine.conversion_detail(&s.record, s.conversion_id).await.unwrap();
+    let offer = offer.conversion.offer_id;
+    let session = staff(&s).await;
+    let (_, page) = session.get(&s.app, "/conversions").await;
+    assert!(page.contains("<select id=\"f-offer\" name=\"offer\""), "a few offers: a select");
+
+    for i in 0..100 {
+        let spec = single_offer(json!({ "name": format!("Bulk {i:03}") }));
+        create_offer(&s.app, "brownboots", spec, None).await;
+    }
+    let shown = format!("data-conversion-id=\"{}\"", s.conversion_id);
+    let (status, page) = session.get(&s.app, "/conversions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("<select id=\"f-offer\""), "{page}");
+    assert!(page.contains("<input id=\"f-offer\" name=\"offer\" type=\"search\""), "{page}");
+    assert!(page.contains("Offer (name or ID)") && page.contains(&shown), "{page}");
+
+    for typed in ["sign up", "Sign", &offer.to_string()] {
+        let path = format!("/conversions?offer={}", typed.replace(' ', "+"));
+        let (status, page) = session.get(&s.app, &path).await;
+        assert_eq!(status, StatusCode::OK, "{typed}: {page}");
+        assert!(page.contains(&shown) && page.contains("1 conversion from"), "{typed}: {page}");
+        assert!(page.contains(&format!("value=\"{typed}\"")), "kept as typed: {page}");
+    }
+
+    let (_, page) = session.get(&s.app, "/conversions?offer=Bulk+042").await;
+    assert!(page.contains("0 conversions from"), "one offer, none of its own: {page}");
+
+    let (status, page) = session.get(&s.app, "/conversions?offer=Bulk").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.contains("100 offers match “Bulk”: type more of the name, or paste the offer ID."),
+        "{page}"
+    );
+    assert!(page.contains("aria-describedby=\"offer-error\"") && !page.contains(&shown));
+
+    let (status, page) = session.get(&s.app, "/conversions?offer=Dogs").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("No offer name contains “Dogs”."), "{page}");
+}

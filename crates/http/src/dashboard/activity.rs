@@ -12,7 +12,7 @@ use axum::{
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use gokart_engine::{conversions::ConversionQuery, intake::log_entry_json, EngineError};
 use gokart_storage::{
-    ConversionStatus, DeliveryFilter, DeliveryKind, DeliveryStatus, Page, PageRequest,
+    ConversionStatus, DeliveryFilter, DeliveryKind, DeliveryStatus, OfferFilter, Page, PageRequest,
 };
 use minijinja::context;
 use serde::Deserialize;
@@ -147,12 +147,13 @@ async fn conversions_page(
 ) -> PageResult {
     let tenant = &signed.tenant;
     let (from, to) = date_range(&mut query, state.engine.now(), &mut errors);
+    let offers = offer_choice(state, signed).await?;
     let offer_id = match query.offer.trim() {
         "" => None,
-        text => match Uuid::parse_str(text) {
+        text => match offers.resolve(state, signed, text).await? {
             Ok(id) => Some(id),
-            Err(_) => {
-                errors.insert("offer".into(), "Choose an offer from the list.".into());
+            Err(message) => {
+                errors.insert("offer".into(), message);
                 None
             }
         },
@@ -183,20 +184,24 @@ async fn conversions_page(
             Err(other) => return Err(other.into()),
         }
     }
-    let offers = state.engine.list_offers(tenant, &Default::default(), PageRequest::ALL).await?;
-    let offer_options: Vec<_> = std::iter::once(context! { value => "", label => "All offers" })
-        .chain(
-            offers
-                .items
-                .iter()
-                .map(|o| context! { value => o.id.to_string(), label => o.spec.name.clone() }),
-        )
-        .collect();
+    let offer_options: Option<Vec<_>> = match &offers {
+        OfferChoice::List(items) => Some(
+            std::iter::once(context! { value => "", label => "All offers" })
+                .chain(
+                    items
+                        .iter()
+                        .map(|(id, name)| context! { value => id.to_string(), label => name }),
+                )
+                .collect(),
+        ),
+        OfferChoice::Typed => None,
+    };
     let rows: Vec<_> = page
         .as_ref()
         .map(|page| page.items.iter().map(conversion_view).collect())
         .unwrap_or_default();
     let pages = page.as_ref().map(|page| pager(page, &query, "/conversions"));
+
     let status_code = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     Ok(render_status(
         status_code,
@@ -209,6 +214,7 @@ async fn conversions_page(
             },
             back => back_query(&query),
             offers => offer_options,
+            count => page.as_ref().map(conversion_count),
             statuses => options(&["Pending", "Success", "Rejected"], "All statuses"),
             conversions => rows,
             pages => pages,
@@ -216,6 +222,90 @@ async fn conversions_page(
             notice => notice_text(query.notice.as_deref()),
         },
     ))
+}
+
+/// At most this many offers are listed in the Offer filter; with more, the filter is a text field
+/// (name or ID), since a select of thousands of offers is neither quick to render nor to use.
+const OFFER_SELECT_MAX: u32 = 100;
+
+/// How far past the shown page the storage counts conversions (gokart-storage-sql's
+/// `CONVERSION_COUNT_CAP`): a larger total means "more than".
+const COUNT_CAP: u64 = 10_000;
+
+/// How the Conversions page offers its Offer filter.
+enum OfferChoice {
+    /// Few offers: a select of (id, name).
+    List(Vec<(Uuid, String)>),
+    /// Many offers: typed as a name (or part of one) or an ID.
+    Typed,
+}
+
+async fn offer_choice(state: &AppState, signed: &SignedIn) -> Result<OfferChoice, PageError> {
+    let first = PageRequest { index: 0, size: OFFER_SELECT_MAX };
+    let offers = state.engine.list_offers(&signed.tenant, &Default::default(), first).await?;
+    Ok(if offers.total <= u64::from(OFFER_SELECT_MAX) {
+        OfferChoice::List(offers.items.into_iter().map(|o| (o.id, o.spec.name)).collect())
+    } else {
+        OfferChoice::Typed
+    })
+}
+
+impl OfferChoice {
+    /// The offer `text` names, or the message to show next to the field.
+    async fn resolve(
+        &self,
+        state: &AppState,
+        signed: &SignedIn,
+        text: &str,
+    ) -> Result<Result<Uuid, String>, PageError> {
+        if let Ok(id) = Uuid::parse_str(text) {
+            return Ok(Ok(id));
+        }
+        if let OfferChoice::List(_) = self {
+            return Ok(Err("Choose an offer from the list.".into()));
+        }
+        let filter = OfferFilter { search: Some(text.to_owned()), ..Default::default() };
+        let found = state
+            .engine
+            .list_offers(&signed.tenant, &filter, PageRequest { index: 0, size: 20 })
+            .await?;
+        let exact: Vec<_> = found
+            .items
+            .iter()
+            .filter(|o| o.spec.name.eq_ignore_ascii_case(text))
+            .cloned()
+            .collect();
+        Ok(match (found.items.as_slice(), exact.as_slice()) {
+            ([only], _) | (_, [only]) => Ok(only.id),
+            ([], _) => Err(format!("No offer name contains “{text}”.")),
+            _ => Err(format!(
+                "{} offers match “{text}”: type more of the name, or paste the offer ID.",
+                found.total
+            )),
+        })
+    }
+}
+
+/// "1 conversion", "1,234 conversions", "More than 10,000 conversions" (a capped count).
+fn conversion_count<T>(page: &Page<T>) -> String {
+    let past = u64::try_from(page.request.offset()).unwrap_or(0) + COUNT_CAP;
+    match page.total {
+        1 => "1 conversion".into(),
+        total if total > past => format!("More than {} conversions", thousands(past)),
+        total => format!("{} conversions", thousands(total)),
+    }
+}
+
+/// 1234567 → "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let groups: Vec<&str> = digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|group| std::str::from_utf8(group).unwrap_or_default())
+        .collect();
+    groups.join(",")
 }
 
 fn conversion_view(detail: &gokart_engine::conversions::ConversionDetail) -> minijinja::Value {
@@ -433,4 +523,27 @@ async fn resend(
     let id = Uuid::parse_str(&id).map_err(|_| PageError::NotFound)?;
     state.engine.resend_delivery(&posted.signed.tenant, id).await?;
     Ok(Redirect::to("/deliveries?notice=resent").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(index: u32, total: u64) -> Page<()> {
+        Page { items: Vec::new(), request: PageRequest { index, size: PAGE_SIZE }, total }
+    }
+
+    #[test]
+    fn counts_read_as_words_and_a_capped_count_as_more_than() {
+        assert_eq!(conversion_count(&page(0, 0)), "0 conversions");
+        assert_eq!(conversion_count(&page(0, 1)), "1 conversion");
+        assert_eq!(conversion_count(&page(0, 1_234)), "1,234 conversions");
+        assert_eq!(conversion_count(&page(0, 10_000)), "10,000 conversions");
+        // The storage stops counting 10,000 rows past the page: one more means "more than".
+        assert_eq!(conversion_count(&page(0, 10_001)), "More than 10,000 conversions");
+        assert_eq!(conversion_count(&page(4, 10_100)), "10,100 conversions");
+        assert_eq!(conversion_count(&page(4, 10_101)), "More than 10,100 conversions");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(999), "999");
+    }
 }

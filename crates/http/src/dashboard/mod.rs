@@ -18,8 +18,12 @@ mod wizard;
 
 pub use creatives::set_data_dir;
 
+use std::time::Instant;
+
 use axum::{
+    extract::Request,
     http::{header, HeaderValue},
+    middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
     routing::get,
     Router,
@@ -42,6 +46,20 @@ pub fn routes() -> Router<AppState> {
         .merge(portal::routes())
         .merge(portal_postbacks::routes())
         .merge(activity::routes())
+        .layer(middleware::from_fn(server_timing))
+}
+
+/// `Server-Timing: app;dur=<ms>` on every dashboard answer: the time from the request reaching
+/// the dashboard to its page being rendered (browsers' dev tools show it; the dashboard benchmark
+/// reads it). The body is already rendered by then, so this is the whole server-side cost.
+async fn server_timing(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let mut response = next.run(request).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={ms:.2}")) {
+        response.headers_mut().append("server-timing", value);
+    }
+    response
 }
 
 /// Staff land on Offer Management, partners on their portal.

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     creatives,
-    page::{render, PageError, PageResult},
+    page::{render, render_status, PageError, PageResult},
     session::{Posted, SignedIn, Staff},
     wizard::{self, Draft, Errors, LAST_STEP, STEPS},
 };
@@ -65,42 +65,116 @@ struct OfferRow {
 #[derive(serde::Deserialize)]
 struct NoticeQuery {
     #[serde(default)]
-    notice: Option<String>,
-    #[serde(default)]
     cloned: Option<String>,
 }
 
+/// Offers per page of Offer Management.
+const OFFERS_PER_PAGE: u32 = 50;
+
+/// Offer Management's filters, as typed (kept when invalid).
+#[derive(Debug, Default, serde::Deserialize)]
+struct OfferListQuery {
+    #[serde(default)]
+    search: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    page: Option<u32>,
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+impl OfferListQuery {
+    /// `/offers` with these filters and page `index`.
+    fn link(&self, index: u32) -> String {
+        let mut url = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [("search", &self.search), ("status", &self.status)] {
+            if !value.is_empty() {
+                url.append_pair(key, value);
+            }
+        }
+        url.append_pair("page", &index.to_string());
+        format!("/offers?{}", url.finish())
+    }
+}
+
+/// Newest first, a page at a time, filtered by name and status.
 async fn list(
     State(state): State<AppState>,
     Staff(signed): Staff,
-    Query(query): Query<NoticeQuery>,
+    Query(query): Query<OfferListQuery>,
 ) -> PageResult {
     let tenant = &signed.tenant;
-    let partners: HashMap<Uuid, String> =
-        names(&state, tenant, DirectoryKind::Partners).await?.into_iter().collect();
-    let offers =
-        state.engine.list_offers(tenant, &OfferFilter::default(), PageRequest::ALL).await?;
-    let rows: Vec<OfferRow> = offers
-        .items
-        .iter()
-        .map(|offer| OfferRow {
-            id: offer.id.to_string(),
-            name: offer.spec.name.clone(),
-            status: offer.status.as_str(),
-            offer_type: wizard::enum_text(&offer.spec.offer_type),
-            tracking_system: offer.spec.tracking_system.as_str(),
-            partner: offer
-                .partner_id
-                .map(|id| partners.get(&id).cloned().unwrap_or_else(|| id.to_string())),
-            shared_at: offer.shared_at.map(gokart_domain::time::iso),
-            tracking_link: state.engine.urls.tracking_link(&tenant.slug, offer.id),
-            events: offer.spec.events.len(),
-        })
+    let mut errors = Errors::new();
+    let status = match query.status.trim() {
+        "" => None,
+        text => match OfferStatus::parse(text) {
+            Some(status) => Some(status.as_str().to_owned()),
+            None => {
+                errors.insert("status".into(), "Choose a status from the list.".into());
+                None
+            }
+        },
+    };
+    let search = Some(query.search.trim().to_owned()).filter(|s| !s.is_empty());
+    let filtered = status.is_some() || search.is_some();
+    let request = PageRequest { index: query.page.unwrap_or(0), size: OFFERS_PER_PAGE };
+    let (rows, pages) = if errors.is_empty() {
+        let partners: HashMap<Uuid, String> =
+            names(&state, tenant, DirectoryKind::Partners).await?.into_iter().collect();
+        let filter = OfferFilter { status, search, ..Default::default() };
+        let offers = state.engine.list_offers(tenant, &filter, request).await?;
+        let rows: Vec<OfferRow> = offers
+            .items
+            .iter()
+            .map(|offer| OfferRow {
+                id: offer.id.to_string(),
+                name: offer.spec.name.clone(),
+                status: offer.status.as_str(),
+                offer_type: wizard::enum_text(&offer.spec.offer_type),
+                tracking_system: offer.spec.tracking_system.as_str(),
+                partner: offer
+                    .partner_id
+                    .map(|id| partners.get(&id).cloned().unwrap_or_else(|| id.to_string())),
+                shared_at: offer.shared_at.map(gokart_domain::time::iso),
+                tracking_link: state.engine.urls.tracking_link(&tenant.slug, offer.id),
+                events: offer.spec.events.len(),
+            })
+            .collect();
+        let shown_to = u64::from(request.index + 1) * u64::from(request.size);
+        let pages = context! {
+            total => offers.total,
+            number => request.index + 1,
+            previous => (request.index > 0).then(|| query.link(request.index - 1)),
+            next => (shown_to < offers.total).then(|| query.link(request.index + 1)),
+        };
+        (rows, Some(pages))
+    } else {
+        (Vec::new(), None)
+    };
+    let code = if errors.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::BAD_REQUEST
+    };
+    let statuses: Vec<minijinja::Value> = [("", "All statuses"), ("Active", "Active")]
+        .into_iter()
+        .chain([("Pending", "Paused"), ("Expired", "Expired")])
+        .map(|(value, label)| context! { value => value, label => label })
         .collect();
-    Ok(render(
+    Ok(render_status(
+        code,
         "offers.html",
         Some(&signed.chrome("offers")),
-        context! { offers => rows, notice => query.notice },
+        context! {
+            offers => rows,
+            pages => pages,
+            filtered => filtered,
+            query => context! { search => query.search, status => query.status },
+            statuses => statuses,
+            errors => errors,
+            notice => query.notice,
+        },
     ))
 }
 

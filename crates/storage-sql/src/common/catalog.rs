@@ -231,8 +231,12 @@ impl CatalogTx for SqlTx {
             count = count.bind(value);
         }
         let total = count.fetch_one(&mut *self.tx).await.map_err(map_error)?;
+        // The page's ids from the index alone (skipped offers are never read), then their rows.
         let list_sql = format!(
-            "SELECT * FROM offers WHERE {condition} ORDER BY created_at DESC, id DESC LIMIT {} OFFSET {}",
+            "SELECT * FROM offers WHERE id IN
+               (SELECT id FROM offers WHERE {condition}
+                ORDER BY created_at DESC, id DESC LIMIT {} OFFSET {})
+             ORDER BY created_at DESC, id DESC",
             page.size,
             page.offset()
         );
