@@ -161,10 +161,13 @@ impl Engine {
         // By tenant in id order: the offer locks are taken in the same order by every batch.
         let mut clicks_of_tenant: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
         for write in writes {
-            if let Write::Postback(job) = write {
-                if let ClickIdParam::Valid(id) = job.1.params.gk_click_id() {
-                    clicks_of_tenant.entry(job.0.id).or_default().push(id);
-                }
+            let Write::Postback(job) = write else { continue };
+            let (tenant, postback) = &**job;
+            let ClickIdParam::Valid(id) = postback.params.gk_click_id() else { continue };
+            // Only authentic postbacks get their clicks read (and offers locked) ahead.
+            let signature = postback.params.get("signature").unwrap_or_default();
+            if self.credentials_match(tx.as_mut(), tenant, &postback.segment, signature).await? {
+                clicks_of_tenant.entry(tenant.id).or_default().push(id);
             }
         }
         for (tenant_id, click_ids) in clicks_of_tenant {
