@@ -572,3 +572,125 @@ async fn with_many_offers_the_conversions_offer_filter_takes_a_name_or_an_id() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("No offer name contains “Dogs”."), "{page}");
 }
+
+/// The wizard's fields of a SingleEvent offer so far, with `extra` on top (hidden fields travel
+/// the same way: every field is posted at every step).
+fn wizard_form<'a>(
+    csrf: &'a str,
+    step: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![
+        ("_csrf", csrf),
+        ("step", step),
+        ("go", "next"),
+        ("offer_type", "SingleEvent"),
+        ("tracking_system", "Adjust"),
+        ("name", "Cashback Store"),
+        ("link", "https://app.adjust.com/abc123"),
+        ("platform", "All"),
+        ("epc", "1"),
+        ("pending_time", "0"),
+    ];
+    for (key, value) in extra {
+        fields.retain(|(k, _)| k != key);
+        fields.push((key, value));
+    }
+    fields
+}
+
+#[tokio::test]
+async fn the_targeting_step_takes_caps_and_revshare_with_errors_next_to_the_fields() {
+    let s = scene().await;
+    let session = staff(&s).await;
+    let csrf = session.csrf(&s.app, "/offers/new").await;
+    let (_, page) = session.get(&s.app, "/offers/new").await;
+    assert!(page.contains("name=\"conversion_type\" value=\"FlatRate\""), "preselected: {page}");
+
+    // Targeting & Budget: unreadable or zero caps stay on the step, as typed, with their errors.
+    let typed = [
+        ("conversion_type", "RevShare"),
+        ("daily_cap", "ten"),
+        ("weekly_cap", "0"),
+        ("monthly_cap", "100"),
+    ];
+    let (status, page) =
+        session.post(&s.app, "/offers/new", &wizard_form(&csrf, "3", &typed)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<h2>Targeting & Budget</h2>"), "{page}");
+    assert!(page.contains("<label for=\"f-daily_cap\">Daily cap</label>"), "{page}");
+    assert!(
+        page.contains("value=\"ten\" aria-invalid=\"true\" aria-describedby=\"daily_cap-error\"")
+    );
+    assert!(
+        page.contains("<p class=\"field-error\" id=\"daily_cap-error\">enter a whole number</p>")
+    );
+    assert!(page.contains(
+        "<p class=\"field-error\" id=\"weekly_cap-error\">This must be at least 1 when set</p>"
+    ));
+    assert!(page.contains("id=\"f-monthly_cap\" name=\"monthly_cap\" type=\"text\" value=\"100\""));
+    assert!(page.contains("<option value=\"RevShare\" selected>RevShare</option>"), "{page}");
+
+    let fixed = [
+        ("conversion_type", "RevShare"),
+        ("daily_cap", "10"),
+        ("weekly_cap", ""),
+        ("monthly_cap", "100"),
+    ];
+    let (_, page) = session.post(&s.app, "/offers/new", &wizard_form(&csrf, "3", &fixed)).await;
+    assert!(page.contains("<h2>Event Mapping</h2>"), "{page}");
+    assert!(page.contains("<label for=\"f-revenue\">Revenue %</label>"), "{page}");
+    assert!(page.contains("<label for=\"f-reward\">Reward %</label>"), "{page}");
+    assert!(page.contains("name=\"daily_cap\" value=\"10\""), "carried along: {page}");
+
+    // Event Mapping: a RevShare offer needs its revenue percentage, at most 100.
+    let mut fields = fixed.to_vec();
+    fields.push(("revenue", "150"));
+    let (_, page) = session.post(&s.app, "/offers/new", &wizard_form(&csrf, "4", &fields)).await;
+    assert!(page.contains(
+        "<p class=\"field-error\" id=\"revenue-error\">This must be between 0 and 100</p>"
+    ));
+    assert!(page.contains("value=\"150\""), "{page}");
+    fields.retain(|(k, _)| *k != "revenue");
+    let (_, page) = session.post(&s.app, "/offers/new", &wizard_form(&csrf, "4", &fields)).await;
+    assert!(page.contains("id=\"revenue-error\">This is required for a RevShare offer</p>"));
+
+    fields.extend([("revenue", "30"), ("reward", "12.5")]);
+    let (_, page) = session.post(&s.app, "/offers/new", &wizard_form(&csrf, "4", &fields)).await;
+    assert!(page.contains("<h2>Review</h2>"), "{page}");
+    for shown in [
+        "<dd>RevShare (a percentage",
+        "<dd>30%</dd>",
+        "<dd>12.5%</dd>",
+        "<dd>10 daily · 100 monthly</dd>",
+    ] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
+    fields.push(("go", "create"));
+    let (status, _) = session.post(&s.app, "/offers/new", &wizard_form(&csrf, "5", &fields)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    let filter =
+        gokart_storage::OfferFilter { search: Some("Cashback".into()), ..Default::default() };
+    let found = s.app.engine.list_offers(&s.record, &filter, gokart_storage::PageRequest::ALL);
+    let offer = found.await.unwrap().items.remove(0);
+    let spec = &offer.spec;
+    assert_eq!(spec.conversion_type, gokart_domain::offer::ConversionType::RevShare);
+    assert_eq!(spec.revenue_percent, Some(gokart_domain::Money::whole(30)));
+    assert_eq!(spec.reward_percent, Some(gokart_domain::Money::parse("12.5").unwrap()));
+    assert_eq!((spec.revenue, spec.reward), (None, None));
+    let caps = (spec.daily_cap, spec.weekly_cap, spec.monthly_cap, spec.all_time_cap);
+    assert_eq!(caps, (Some(10), None, Some(100), None));
+
+    // Editing shows what was saved.
+    let (_, page) = session.get(&s.app, &format!("/offers/{}/edit", offer.id)).await;
+    for kept in [
+        "name=\"conversion_type\" value=\"RevShare\"",
+        "name=\"daily_cap\" value=\"10\"",
+        "name=\"monthly_cap\" value=\"100\"",
+        "name=\"revenue\" value=\"30\"",
+        "name=\"reward\" value=\"12.5\"",
+    ] {
+        assert!(page.contains(kept), "{kept}: {page}");
+    }
+}

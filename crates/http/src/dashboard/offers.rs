@@ -9,7 +9,10 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use gokart_domain::offer::{Offer, OfferSpec, OfferStatus, TrackingSystem};
+use gokart_domain::{
+    offer::{ConversionType, Offer, OfferSpec, OfferStatus, TrackingSystem},
+    Money,
+};
 use gokart_storage::{DirectoryKind, OfferFilter, PageRequest, TenantRecord};
 use minijinja::context;
 use serde::Serialize;
@@ -388,6 +391,9 @@ async fn render_wizard(
             errors => errors,
             events => events,
             single => get("offer_type") == "SingleEvent",
+            revshare => wizard::is_revshare(draft),
+            conversion_types => [("FlatRate", "Flat rate"), ("RevShare", "RevShare")]
+                .map(|(value, label)| context! { value => value, label => label }),
             tracking_systems => TrackingSystem::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             advertisers => options("Choose an advertiser…", &advertisers),
             categories => categories.iter().map(|(_, name)| name.clone()).collect::<Vec<_>>(),
@@ -463,9 +469,41 @@ fn summary(spec: &OfferSpec, advertisers: &[(Uuid, String)]) -> Vec<(String, Str
         ),
         ("EPC".into(), format!("${}", spec.epc)),
     ];
+    let revshare = spec.conversion_type == ConversionType::RevShare;
+    rows.push((
+        "Payout".into(),
+        if revshare {
+            "RevShare (a percentage of the amount the MMP reports)".into()
+        } else {
+            "Flat rate".into()
+        },
+    ));
+    // "$2" for a Flat rate revenue, "30%" for a RevShare one; rewards are points or percentages.
+    let revenue = |flat: Option<Money>, percent: Option<Money>| match (revshare, flat, percent) {
+        (true, _, Some(p)) => format!("{p}%"),
+        (false, Some(m), _) => format!("${m}"),
+        _ => "—".into(),
+    };
+    let reward = |flat: Option<Money>, percent: Option<Money>| match (revshare, flat, percent) {
+        (true, _, Some(p)) => format!("{p}%"),
+        (false, Some(m), _) => m.to_string(),
+        _ => "—".into(),
+    };
     if spec.offer_type == gokart_domain::offer::OfferType::SingleEvent {
-        rows.push(("Revenue".into(), spec.revenue.map_or("—".into(), |m| format!("${m}"))));
-        rows.push(("Reward".into(), spec.reward.map_or("—".into(), |m| m.to_string())));
+        rows.push(("Revenue".into(), revenue(spec.revenue, spec.revenue_percent)));
+        rows.push(("Reward".into(), reward(spec.reward, spec.reward_percent)));
+        let caps = [
+            ("daily", spec.daily_cap),
+            ("weekly", spec.weekly_cap),
+            ("monthly", spec.monthly_cap),
+            ("all-time", spec.all_time_cap),
+        ];
+        let set: Vec<String> =
+            caps.iter().filter_map(|(name, cap)| cap.map(|n| format!("{n} {name}"))).collect();
+        rows.push((
+            "Conversion caps".into(),
+            if set.is_empty() { "None".into() } else { set.join(" · ") },
+        ));
     } else {
         for event in &spec.events {
             let sequence =
@@ -476,8 +514,8 @@ fn summary(spec: &OfferSpec, advertisers: &[(Uuid, String)]) -> Vec<(String, Str
                     "{} · {sequence} · pending {} d · revenue {} · reward {}",
                     event.name,
                     event.pending_time,
-                    event.revenue.map_or("—".into(), |m| format!("${m}")),
-                    event.reward.map_or("—".into(), |m| m.to_string()),
+                    revenue(event.revenue, event.revenue_percent),
+                    reward(event.reward, event.reward_percent),
                 ),
             ));
         }

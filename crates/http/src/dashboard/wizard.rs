@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, str::FromStr};
 
 use chrono::NaiveDate;
 use gokart_domain::{
-    offer::{Creative, OfferEvent, OfferSpec, OfferType, Platform, TrackingSystem},
+    offer::{ConversionType, Creative, OfferEvent, OfferSpec, OfferType, Platform, TrackingSystem},
     validate::validate_offer,
     FieldError, Money,
 };
@@ -38,11 +38,21 @@ pub fn step_of_key(key: &str) -> usize {
         "advertiser_id" | "campaign_name" | "name" | "link" => 1,
         "headline" | "description" | "categories" | "creatives" | "creative" => 2,
         "budget" | "launch_date" | "expiry_date" | "genders" | "age_from" | "age_to"
-        | "platform" | "countries" | "epc" => 3,
+        | "platform" | "countries" | "epc" | "conversion_type" => 3,
+        key if CAPS.contains(&key) => 3,
         "revenue" | "reward" | "pending_time" | "event_count" | "events" => 4,
         key if key.starts_with("ev_") => 4,
         _ => 0,
     }
+}
+
+/// The offer-level conversion caps (SingleEvent offers), on the Targeting & Budget step.
+pub const CAPS: [&str; 4] = ["daily_cap", "weekly_cap", "monthly_cap", "all_time_cap"];
+
+/// Whether the draft pays a share of the MMP's amount: then the Revenue and Reward fields of the
+/// Event Mapping step hold percentages (`revenuePercent`, `rewardPercent`).
+pub fn is_revshare(draft: &Draft) -> bool {
+    draft.get("conversion_type").is_some_and(|t| t == "RevShare")
 }
 
 /// A fresh draft: the seeds' choices preselected, one Install row ready.
@@ -51,6 +61,7 @@ pub fn new_draft() -> Draft {
     for (key, value) in [
         ("offer_type", "MultiEvent"),
         ("tracking_system", "Adjust"),
+        ("conversion_type", "FlatRate"),
         ("platform", "All"),
         ("epc", "1"),
         ("pending_time", "0"),
@@ -73,7 +84,18 @@ pub fn draft_of(spec: &OfferSpec) -> Draft {
         draft.insert(key.to_owned(), value);
     };
     let money = |value: Option<Money>| value.map(|m| m.to_string()).unwrap_or_default();
+    let count = |value: Option<u32>| value.map(|n| n.to_string()).unwrap_or_default();
+    // RevShare offers show their percentages in the Revenue and Reward fields.
+    let revshare = spec.conversion_type == ConversionType::RevShare;
+    let pay =
+        |flat: Option<Money>, percent: Option<Money>| money(if revshare { percent } else { flat });
     set("offer_type", enum_text(&spec.offer_type));
+    set("conversion_type", enum_text(&spec.conversion_type));
+    for (key, cap) in
+        CAPS.iter().zip([spec.daily_cap, spec.weekly_cap, spec.monthly_cap, spec.all_time_cap])
+    {
+        set(key, count(cap));
+    }
     set("tracking_system", spec.tracking_system.as_str().into());
     set("advertiser_id", spec.advertiser_id.map(|id| id.to_string()).unwrap_or_default());
     set("campaign_name", spec.advertiser_campaign_name.clone().unwrap_or_default());
@@ -95,8 +117,8 @@ pub fn draft_of(spec: &OfferSpec) -> Draft {
         spec.targeting.countries.iter().map(|c| country_name(c)).collect::<Vec<_>>().join(", "),
     );
     set("epc", spec.epc.to_string());
-    set("revenue", money(spec.revenue));
-    set("reward", money(spec.reward));
+    set("revenue", pay(spec.revenue, spec.revenue_percent));
+    set("reward", pay(spec.reward, spec.reward_percent));
     set("pending_time", spec.pending_time.to_string());
     set("event_count", spec.events.len().to_string());
     for (index, event) in spec.events.iter().enumerate() {
@@ -109,8 +131,8 @@ pub fn draft_of(spec: &OfferSpec) -> Draft {
             event.sequence_number.map(|n| n.to_string()).unwrap_or_default(),
         );
         set(&format!("ev_pending_{index}"), event.pending_time.to_string());
-        set(&format!("ev_revenue_{index}"), money(event.revenue));
-        set(&format!("ev_reward_{index}"), money(event.reward));
+        set(&format!("ev_revenue_{index}"), pay(event.revenue, event.revenue_percent));
+        set(&format!("ev_reward_{index}"), pay(event.reward, event.reward_percent));
     }
     draft
 }
@@ -188,6 +210,15 @@ pub fn build_spec(draft: &Draft, base: Option<&OfferSpec>) -> (OfferSpec, Errors
     } else {
         OfferType::MultiEvent
     };
+    spec.conversion_type = match text("conversion_type").as_str() {
+        "" | "FlatRate" => ConversionType::FlatRate,
+        "RevShare" => ConversionType::RevShare,
+        _ => {
+            errors.insert("conversion_type".into(), "choose Flat rate or RevShare".into());
+            ConversionType::FlatRate
+        }
+    };
+    let revshare = spec.conversion_type == ConversionType::RevShare;
     match TrackingSystem::parse(&text("tracking_system")) {
         Some(system) => spec.tracking_system = system,
         None => {
@@ -231,24 +262,47 @@ pub fn build_spec(draft: &Draft, base: Option<&OfferSpec>) -> (OfferSpec, Errors
             errors.insert("epc".into(), "enter an amount such as 1 or 0.25".into());
         }
     }
+    let [daily, weekly, monthly, all_time] = CAPS.map(|key| number_field(draft, key, &mut errors));
     if spec.offer_type == OfferType::SingleEvent {
-        spec.revenue = money_field(draft, "revenue", &mut errors);
-        spec.reward = money_field(draft, "reward", &mut errors);
+        let revenue = money_field(draft, "revenue", &mut errors);
+        let reward = money_field(draft, "reward", &mut errors);
+        [spec.revenue, spec.reward, spec.revenue_percent, spec.reward_percent] =
+            payout(revshare, revenue, reward);
         spec.pending_time = number_field(draft, "pending_time", &mut errors).unwrap_or(0);
+        (spec.daily_cap, spec.weekly_cap, spec.monthly_cap, spec.all_time_cap) =
+            (daily, weekly, monthly, all_time);
         spec.events.clear();
     } else {
-        spec.revenue = None;
-        spec.reward = None;
+        // A MultiEvent offer's terms are on its events (the domain refuses offer-level ones).
+        [spec.revenue, spec.reward, spec.revenue_percent, spec.reward_percent] = [None; 4];
+        (spec.daily_cap, spec.weekly_cap, spec.monthly_cap, spec.all_time_cap) =
+            (None, None, None, None);
         spec.pending_time = 0;
         let old_events = std::mem::take(&mut spec.events);
         spec.events = (0..event_count(draft))
-            .map(|i| event_of(draft, i, old_events.get(i), &mut errors))
+            .map(|i| event_of(draft, i, old_events.get(i), revshare, &mut errors))
             .collect();
     }
     (spec, errors)
 }
 
-fn event_of(draft: &Draft, i: usize, base: Option<&OfferEvent>, errors: &mut Errors) -> OfferEvent {
+/// `[revenue, reward, revenuePercent, rewardPercent]` from the two typed values: amounts for a
+/// Flat rate offer, percentages for a RevShare one.
+fn payout(revshare: bool, revenue: Option<Money>, reward: Option<Money>) -> [Option<Money>; 4] {
+    if revshare {
+        [None, None, revenue, reward]
+    } else {
+        [revenue, reward, None, None]
+    }
+}
+
+fn event_of(
+    draft: &Draft,
+    i: usize,
+    base: Option<&OfferEvent>,
+    revshare: bool,
+    errors: &mut Errors,
+) -> OfferEvent {
     let key = |field: &str| format!("ev_{field}_{i}");
     let text =
         |field: &str| draft.get(&key(field)).map(|v| v.trim().to_owned()).unwrap_or_default();
@@ -285,8 +339,10 @@ fn event_of(draft: &Draft, i: usize, base: Option<&OfferEvent>, errors: &mut Err
         }
     };
     event.pending_time = number_field(draft, &key("pending"), errors).unwrap_or(0);
-    event.revenue = money_field(draft, &key("revenue"), errors);
-    event.reward = money_field(draft, &key("reward"), errors);
+    let revenue = money_field(draft, &key("revenue"), errors);
+    let reward = money_field(draft, &key("reward"), errors);
+    [event.revenue, event.reward, event.revenue_percent, event.reward_percent] =
+        payout(revshare, revenue, reward);
     event
 }
 
@@ -345,6 +401,11 @@ pub fn key_of_field(field: &str) -> String {
         "revenue" | "revenuePercent" => "revenue",
         "reward" | "rewardPercent" => "reward",
         "pendingTime" => "pending_time",
+        "conversionType" => "conversion_type",
+        "dailyCap" => "daily_cap",
+        "weeklyCap" => "weekly_cap",
+        "monthlyCap" => "monthly_cap",
+        "allTimeCap" => "all_time_cap",
         "events" => "events",
         "targeting" => match field {
             f if f.contains("ageFrom") => "age_from",
@@ -521,6 +582,28 @@ mod tests {
         assert!(errors_of_step(&errors, 3)["countries"].contains("Atlantis"));
         assert!(errors_of_step(&errors, 4).contains_key("ev_id_0"));
         assert!(errors_of_step(&errors, 0).is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn revshare_events_keep_their_percentages_and_caps_through_an_edit() {
+        let mut draft = new_draft();
+        draft.insert("name".into(), "Shop".into());
+        draft.insert("link".into(), "https://app.adjust.com/abc123".into());
+        draft.insert("conversion_type".into(), "RevShare".into());
+        draft.insert("daily_cap".into(), "5".into());
+        draft.insert("ev_revenue_0".into(), "40".into());
+        let (mut spec, errors) = check(&draft, None);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(spec.events[0].revenue_percent, Some(Money::whole(40)));
+        assert_eq!((spec.events[0].revenue, spec.daily_cap), (None, None), "no offer-level caps");
+        spec.events[0].daily_cap = Some(3);
+        let edited = draft_of(&spec);
+        assert_eq!(
+            (edited["conversion_type"].as_str(), edited["ev_revenue_0"].as_str()),
+            ("RevShare", "40")
+        );
+        let (again, _) = check(&edited, Some(&spec));
+        assert_eq!(again.events[0].daily_cap, Some(3), "an event's cap set through the API stays");
     }
 
     #[test]
