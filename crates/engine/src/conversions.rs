@@ -701,6 +701,8 @@ pub struct ConversionQuery {
     pub offer_id: Option<Uuid>,
     pub status: Option<ConversionStatus>,
     pub search: Option<String>,
+    /// See [`gokart_storage::ConversionFilter::count_limit`].
+    pub count_limit: Option<u64>,
 }
 
 impl ConversionDetail {
@@ -834,5 +836,6 @@ fn conversion_filter(query: ConversionQuery) -> EngineResult<gokart_storage::Con
         offer_id: query.offer_id,
         status: query.status,
         search: query.search,
+        count_limit: query.count_limit,
     })
 }

@@ -138,6 +138,9 @@ pub struct ConversionFilter {
     pub status: Option<ConversionStatus>,
     /// A member id (case-insensitive substring) or a click id (exact).
     pub search: Option<String>,
+    /// Count at most this many rows past the page (a total above `offset + limit` then means
+    /// "more than that"); `None` counts them all, as the API's `totalCount` promises.
+    pub count_limit: Option<u64>,
 }
 
 /// Which counted conversion events a cap or budget looks at.

@@ -69,6 +69,8 @@ async fn list_conversions(
         offer_id,
         status,
         search: query.search.filter(|s| !s.trim().is_empty()),
+        // The API's totalCount is exact (PRODUCT.md); only the dashboard caps its count.
+        count_limit: None,
     };
     let found = state.engine.list_conversions(&tenant, query, page).await?;
     Ok(list("Conversions", found.map(|detail| detail.to_json(false))))

@@ -172,7 +172,8 @@ async fn conversions_page(
     let filter_failed = ["from", "to", "offer", "status"].iter().any(|f| errors.contains_key(*f));
     let mut page = None;
     if !filter_failed {
-        let wanted = ConversionQuery { from, to, offer_id, status, search };
+        let count_limit = Some(COUNT_CAP);
+        let wanted = ConversionQuery { from, to, offer_id, status, search, count_limit };
         match state.engine.list_conversions(tenant, wanted, query.page()).await {
             Ok(found) => page = Some(found),
             Err(EngineError::Invalid(problems)) => {
@@ -228,8 +229,7 @@ async fn conversions_page(
 /// (name or ID), since a select of thousands of offers is neither quick to render nor to use.
 const OFFER_SELECT_MAX: u32 = 100;
 
-/// How far past the shown page the storage counts conversions (gokart-storage-sql's
-/// `CONVERSION_COUNT_CAP`): a larger total means "more than".
+/// How far past the shown page conversions are counted: a larger total means "more than".
 const COUNT_CAP: u64 = 10_000;
 
 /// How the Conversions page offers its Offer filter.

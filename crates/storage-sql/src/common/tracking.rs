@@ -105,8 +105,6 @@ fn counted_condition(tenant_id: Uuid, scope: &CountedScope<'_>) -> (String, Vec<
     (condition, values, scope.since.map_or(i64::MIN, micros))
 }
 
-/// How far past the requested page the conversions list counts (see `list_conversions`).
-const CONVERSION_COUNT_CAP: i64 = 10_000;
 
 /// A conversions query: the tenant, the range, then the filters' values.
 fn conversion_query<'q>(
@@ -257,15 +255,16 @@ impl TrackingTx for SqlTx {
         let condition = conditions.join(" AND ");
         let (from, to) = (micros(filter.from), micros(filter.to));
         let bind_all = |sql| conversion_query(sql, &values, from, to);
-        // Capped: counting a million rows takes longer than the whole page may (issue 5), so the
-        // count stops CONVERSION_COUNT_CAP rows past the requested page. A total above
-        // `offset + CONVERSION_COUNT_CAP` therefore means "more than that"; whether a next page
-        // exists stays exact. docs/decisions/dashboard.md.
-        let count_sql = format!(
-            "SELECT COUNT(*) AS n FROM
-               (SELECT 1 FROM conversions WHERE {condition} LIMIT {}) AS capped",
-            page.offset() + CONVERSION_COUNT_CAP + 1
-        );
+        // The dashboard caps the count: counting a million rows takes longer than its whole page
+        // may (issue 5). Whether a next page exists stays exact. docs/decisions/dashboard.md.
+        let count_sql = match filter.count_limit {
+            Some(limit) => format!(
+                "SELECT COUNT(*) AS n FROM
+                   (SELECT 1 FROM conversions WHERE {condition} LIMIT {}) AS capped",
+                page.offset().saturating_add(i64::try_from(limit).unwrap_or(i64::MAX / 2)) + 1
+            ),
+            None => format!("SELECT COUNT(*) AS n FROM conversions WHERE {condition}"),
+        };
         let total: i64 =
             col(&bind_all(&count_sql).fetch_one(&mut *self.tx).await.map_err(map_error)?, "n")?;
         // The page's ids come from the index alone (skipped rows are never read), then its rows.
