@@ -694,3 +694,25 @@ async fn the_targeting_step_takes_caps_and_revshare_with_errors_next_to_the_fiel
         assert!(page.contains(kept), "{kept}: {page}");
     }
 }
+
+#[tokio::test]
+async fn offer_notices_come_from_the_offer_not_from_the_link() {
+    let s = scene().await;
+    let session = staff(&s).await;
+    let offer =
+        create_offer(&s.app, "brownboots", single_offer(json!({ "name": "Notice Offer" })), None)
+            .await;
+    let csrf = session.csrf(&s.app, "/offers").await;
+    let path = format!("/offers/{offer}/pause");
+    let (status, _) = session.post(&s.app, &path, &[("_csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = session.get(&s.app, &format!("/offers?done=paused&offer={offer}")).await;
+    assert!(page.contains("Offer “Notice Offer” paused."), "{page}");
+
+    // A link cannot put words of its own on the page, nor name another tenant's or no offer.
+    let (_, page) = session.get(&s.app, "/offers?notice=Log+in+at+evil.test&done=hacked").await;
+    assert!(!page.contains("evil.test") && !page.contains("hacked"), "{page}");
+    let (_, page) =
+        session.get(&s.app, &format!("/offers?done=paused&offer={}", Uuid::new_v4())).await;
+    assert!(!page.contains(" paused."), "{page}");
+}

@@ -83,8 +83,12 @@ struct OfferListQuery {
     status: String,
     #[serde(default)]
     page: Option<u32>,
+    /// What was just done (`Done`) to `offer`: the notice is written here from the offer itself,
+    /// so a link cannot put words of its own on the page.
     #[serde(default)]
-    notice: Option<String>,
+    done: Option<String>,
+    #[serde(default)]
+    offer: Option<String>,
 }
 
 impl OfferListQuery {
@@ -165,6 +169,7 @@ async fn list(
         .chain([("Pending", "Paused"), ("Expired", "Expired")])
         .map(|(value, label)| context! { value => value, label => label })
         .collect();
+    let notice = notice_of(&state, tenant, &query).await;
     Ok(render_status(
         code,
         "offers.html",
@@ -176,9 +181,51 @@ async fn list(
             query => context! { search => query.search, status => query.status },
             statuses => statuses,
             errors => errors,
-            notice => query.notice,
+            notice => notice,
         },
     ))
+}
+
+/// What an action on an offer did, told on the list it returns to.
+#[derive(Clone, Copy)]
+enum Done {
+    Created,
+    Saved,
+    Paused,
+    Resumed,
+    Shared,
+}
+
+impl Done {
+    const ALL: [Done; 5] = [Done::Created, Done::Saved, Done::Paused, Done::Resumed, Done::Shared];
+
+    fn code(self) -> &'static str {
+        match self {
+            Done::Created => "created",
+            Done::Saved => "saved",
+            Done::Paused => "paused",
+            Done::Resumed => "resumed",
+            Done::Shared => "shared",
+        }
+    }
+}
+
+/// The notice for `?done=<code>&offer=<id>`; nothing for anything else.
+async fn notice_of(
+    state: &AppState,
+    tenant: &gokart_storage::TenantRecord,
+    query: &OfferListQuery,
+) -> Option<String> {
+    let done = Done::ALL.into_iter().find(|done| Some(done.code()) == query.done.as_deref())?;
+    let id = Uuid::parse_str(query.offer.as_deref()?).ok()?;
+    let offer = state.engine.get_offer(tenant, id).await.ok()?;
+    Some(match done {
+        Done::Shared => format!(
+            "Offer shared. Tracking link: {}",
+            state.engine.urls.tracking_link(&tenant.slug, offer.id)
+        ),
+        other => format!("Offer “{}” {}.", offer.spec.name, other.code()),
+    })
 }
 
 async fn new_offer(State(state): State<AppState>, Staff(signed): Staff) -> PageResult {
@@ -291,9 +338,8 @@ async fn save(
     };
     match saved {
         Ok(saved) => {
-            let verb = if offer.is_some() { "saved" } else { "created" };
-            let notice = format!("Offer “{}” {verb}.", saved.spec.name);
-            list_with_notice(state, signed, &notice).await
+            let done = if offer.is_some() { Done::Saved } else { Done::Created };
+            list_with_notice(done, saved.id)
         }
         Err(gokart_engine::EngineError::Invalid(problems)) => {
             let mut errors = Errors::new();
@@ -308,10 +354,8 @@ async fn save(
     }
 }
 
-async fn list_with_notice(state: &AppState, signed: &SignedIn, notice: &str) -> PageResult {
-    let notice = url::form_urlencoded::byte_serialize(notice.as_bytes()).collect::<String>();
-    let _ = (state, signed);
-    Ok(Redirect::to(&format!("/offers?notice={notice}")).into_response())
+fn list_with_notice(done: Done, offer_id: Uuid) -> PageResult {
+    Ok(Redirect::to(&format!("/offers?done={}&offer={offer_id}", done.code())).into_response())
 }
 
 #[derive(Serialize)]
@@ -534,8 +578,8 @@ async fn set_paused(state: &AppState, posted: Posted, id: &str, paused: bool) ->
             &posted.signed.active.user.email,
         )
         .await?;
-    let verb = if offer.status == OfferStatus::Pending { "paused" } else { "resumed" };
-    list_with_notice(state, &posted.signed, &format!("Offer “{}” {verb}.", offer.spec.name)).await
+    let done = if offer.status == OfferStatus::Pending { Done::Paused } else { Done::Resumed };
+    list_with_notice(done, offer.id)
 }
 
 async fn pause(
@@ -615,10 +659,7 @@ async fn share(
     let offer = offer_id(&id)?;
     match state.engine.share_offer(&signed.tenant, offer, partner, &signed.active.user.email).await
     {
-        Ok(shared) => {
-            let notice = format!("Offer shared. Tracking link: {}", shared.tracking_link);
-            list_with_notice(&state, signed, &notice).await
-        }
+        Ok(shared) => list_with_notice(Done::Shared, shared.offer_id),
         Err(gokart_engine::EngineError::Conflict(message)) => {
             share_form(&state, signed, &id, Some(message)).await
         }
