@@ -195,7 +195,7 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     .await;
 
     let peak_rss_mb = target.peak_rss_kb() as f64 / 1024.0;
-    target.stop();
+    target.stop().await;
     for (name, stats) in [
         ("clicks", &clicks),
         ("postbacks", &postbacks),

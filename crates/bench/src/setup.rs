@@ -24,6 +24,14 @@ pub struct Target {
     /// Path and query of the postback URL without click id and event.
     postback_path: String,
     child: Child,
+    database: Database,
+}
+
+/// The fresh database of a run, removed when the run is over (a 10-million-click prefill is
+/// gigabytes).
+enum Database {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
 }
 
 fn gokart_command() -> anyhow::Result<Command> {
@@ -32,28 +40,51 @@ fn gokart_command() -> anyhow::Result<Command> {
     Ok(command)
 }
 
-async fn fresh_database(backend: &str, pg_url: &str) -> anyhow::Result<String> {
+async fn fresh_database(backend: &str, pg_url: &str) -> anyhow::Result<(String, Database)> {
     let name = format!("gk_bench_{}", uuid::Uuid::new_v4().simple());
     match backend {
         "sqlite" => {
             let dir = std::env::temp_dir().join(&name);
             std::fs::create_dir_all(&dir)?;
-            Ok(format!("sqlite://{}/gokart.db", dir.display()))
+            Ok((format!("sqlite://{}/gokart.db", dir.display()), Database::Sqlite(dir)))
         }
         "postgres" => {
             let admin = sqlx::PgPool::connect(pg_url).await?;
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
             admin.close().await;
             let base = pg_url.rsplit_once('/').map_or(pg_url, |(base, _)| base);
-            Ok(format!("{base}/{name}"))
+            let database = Database::Postgres { admin_url: pg_url.to_owned(), name: name.clone() };
+            Ok((format!("{base}/{name}"), database))
         }
         other => anyhow::bail!("unknown backend {other}: sqlite or postgres"),
     }
 }
 
+impl Database {
+    async fn remove(self) {
+        let removed = match &self {
+            Database::Sqlite(dir) => std::fs::remove_dir_all(dir).map_err(anyhow::Error::from),
+            Database::Postgres { admin_url, name } => {
+                async {
+                    let admin = sqlx::PgPool::connect(admin_url).await?;
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&admin)
+                        .await?;
+                    admin.close().await;
+                    Ok(())
+                }
+                .await
+            }
+        };
+        if let Err(error) = removed {
+            eprintln!("   note: the run's database was not removed: {error}");
+        }
+    }
+}
+
 impl Target {
     pub async fn start(backend: &str, pg_url: &str, prefill: u64) -> anyhow::Result<Target> {
-        let database_url = fresh_database(backend, pg_url).await?;
+        let (database_url, database) = fresh_database(backend, pg_url).await?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let created = gokart_command()?
@@ -93,7 +124,7 @@ impl Target {
         if prefill > 0 {
             crate::setup::prefill_clicks(&database_url, &offer_id, prefill).await?;
         }
-        Ok(Target { addr, api_host, offer_id, postback_path, child })
+        Ok(Target { addr, api_host, offer_id, postback_path, child, database })
     }
 
     /// Clicks from distinct members with realistic publisher parameters.
@@ -142,9 +173,11 @@ impl Target {
             .unwrap_or(0)
     }
 
-    pub fn stop(mut self) {
+    /// Stops the server and removes its database.
+    pub async fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.database.remove().await;
     }
 }
 

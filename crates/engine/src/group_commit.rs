@@ -28,7 +28,8 @@ use crate::{
 /// Most jobs in one transaction: enough to share a commit widely, small enough that the first
 /// job of a batch does not wait long for the last.
 pub const MAX_BATCH: usize = 256;
-/// Times the writer lets other tasks run to gather more jobs before it writes a batch.
+/// Most times the writer lets other tasks run to gather more jobs before it writes a batch; it
+/// stops at the first round that brings none.
 const GATHER_ROUNDS: usize = 16;
 /// Jobs waiting beyond this make callers wait to queue (backpressure instead of memory growth).
 const QUEUE_DEPTH: usize = 4096;
@@ -99,11 +100,15 @@ async fn run(engine: Weak<Engine>, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<
             // few microseconds.
             for _ in 0..GATHER_ROUNDS {
                 tokio::task::yield_now().await;
+                let before = batch.len();
                 while batch.len() < MAX_BATCH {
                     match queue.try_recv() {
                         Ok(job) => batch.push(job),
                         Err(_) => break,
                     }
+                }
+                if batch.len() == before {
+                    break; // nothing more is on its way
                 }
             }
         }
