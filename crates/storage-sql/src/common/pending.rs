@@ -1,16 +1,15 @@
-// What a write transaction keeps in memory until it settles: the rows the postback path inserts
+// What a write transaction keeps in memory until it settles. The rows the postback path inserts
 // (conversions, their events, deliveries, log entries, spent budget) are written together with
-// one multi-row statement per table, and what it reads again and again (the locked offer, the
-// tenant's credentials and delivery settings) is read once. A group commit decides hundreds of
-// postbacks in one transaction, so this turns a dozen database round trips per postback into
-// three.
+// one multi-row statement per table; what it reads again and again (the locked offer, the
+// tenant's credentials and delivery settings) is read once; and a group commit's clicks,
+// conversions, events and counted members are read ahead for the whole batch (`prefetch`). A
+// batch of postbacks then costs a handful of round trips instead of a dozen per postback.
 //
-// The rule that keeps it invisible: the methods of the postback path (see `touches_pending`)
-// read through the buffers, and every other method settles first (writes the buffers and
-// forgets what was read), so it sees the database exactly as if each write had gone out at
-// once. Commit settles too. A conflict in the buffered rows surfaces at the settle instead of at
-// the insert, and fails the whole transaction: the engine then writes each postback in a
-// transaction of its own.
+// The rule that keeps it invisible: the storage methods of the postback path read through these
+// buffers, and every other method settles first (writes the buffers and forgets what was read),
+// so it sees the database exactly as if each write had gone out at once. Commit settles too. A
+// conflict in the buffered rows surfaces at the settle instead of at the insert, and fails the
+// whole transaction: the engine then writes each postback in a transaction of its own.
 
 #[derive(Default)]
 struct Pending {
