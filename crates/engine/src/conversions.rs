@@ -2,7 +2,7 @@
 //! status overrides. Every decision happens inside one write transaction that first locks the
 //! offer, so budgets and caps are decided one at a time and never overspent.
 
-use std::{future::Future, sync::Arc};
+use std::{collections::HashMap, future::Future, sync::Arc};
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
 use gokart_domain::{
@@ -783,12 +783,37 @@ impl Engine {
         let filter = conversion_filter(query)?;
         let mut tx = self.store.read().await?;
         let found = tx.list_conversions(tenant.id, &filter, page).await?;
+        // The page's events in one read, and each offer's name once.
+        let ids: Vec<Uuid> = found.items.iter().map(|conversion| conversion.id).collect();
+        let mut events: HashMap<Uuid, Vec<ConversionEventRecord>> = HashMap::new();
+        for event in tx.events_of_conversions(tenant.id, &ids).await? {
+            events.entry(event.conversion_id).or_default().push(event);
+        }
+        let mut offer_names: HashMap<Uuid, String> = HashMap::new();
         let mut items = Vec::with_capacity(found.items.len());
         for conversion in found.items.iter().cloned() {
-            items.push(detail_of(tx.as_mut(), tenant, conversion).await?);
+            let offer_name = match offer_names.get(&conversion.offer_id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = offer_name(tx.as_mut(), tenant, conversion.offer_id).await?;
+                    offer_names.insert(conversion.offer_id, name.clone());
+                    name
+                }
+            };
+            let events = events.remove(&conversion.id).unwrap_or_default();
+            items.push(ConversionDetail { conversion, offer_name, events });
         }
         Ok(gokart_storage::Page { items, request: found.request, total: found.total })
     }
+}
+
+async fn offer_name(
+    tx: &mut dyn Tx,
+    tenant: &TenantRecord,
+    offer_id: Uuid,
+) -> EngineResult<String> {
+    let offer = tx.offer(tenant.id, offer_id).await?;
+    Ok(offer.map(|offer| offer.offer.spec.name).unwrap_or_default())
 }
 
 async fn detail_of(
@@ -797,11 +822,7 @@ async fn detail_of(
     conversion: ConversionRecord,
 ) -> EngineResult<ConversionDetail> {
     let events = tx.conversion_events(tenant.id, conversion.id).await?;
-    let offer_name = tx
-        .offer(tenant.id, conversion.offer_id)
-        .await?
-        .map(|offer| offer.offer.spec.name)
-        .unwrap_or_default();
+    let offer_name = offer_name(tx, tenant, conversion.offer_id).await?;
     Ok(ConversionDetail { conversion, offer_name, events })
 }
 

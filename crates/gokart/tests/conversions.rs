@@ -198,6 +198,16 @@ async fn the_list_needs_a_range_of_at_most_three_months_and_filters() {
     let item = &body["data"]["items"][0];
     assert_eq!(item["offerName"], "Sign up");
     assert!(item.get("conversionEvents").is_none());
+    // The list reads the page's events in one go: each item sums them as its detail does.
+    for item in body["data"]["items"].as_array().unwrap() {
+        let id = item["id"].as_str().unwrap();
+        let (_, detail) = tenant.get(&app, &format!("{BASE}/{id}")).await;
+        assert_eq!(item["revenue"], detail["data"]["revenue"], "{item}");
+        if item["status"] == "Success" {
+            assert_ne!(item["revenue"], json!(0), "{item}");
+        }
+        assert_eq!(item["offerName"], detail["data"]["offerName"]);
+    }
 
     let query = |filter: &str| format!("{BASE}?{range}&{filter}");
     let (_, body) = tenant.get(&app, &query(&format!("filter.offer_id={first}"))).await;

@@ -191,6 +191,12 @@ pub trait TrackingTx: Send {
         tenant_id: Uuid,
         id: Uuid,
     ) -> Result<Option<ConversionEventRecord>>;
+    /// The events of several conversions (a page of the list), each conversion's oldest first.
+    async fn events_of_conversions(
+        &mut self,
+        tenant_id: Uuid,
+        conversion_ids: &[Uuid],
+    ) -> Result<Vec<ConversionEventRecord>>;
     /// The events of one conversion, oldest first.
     async fn conversion_events(
         &mut self,

@@ -349,6 +349,19 @@ impl TrackingTx for SqlTx {
         Ok(events)
     }
 
+    async fn events_of_conversions(
+        &mut self,
+        tenant_id: Uuid,
+        conversion_ids: &[Uuid],
+    ) -> Result<Vec<ConversionEventRecord>> {
+        self.settle().await?;
+        let ids: Vec<String> = conversion_ids.iter().map(Uuid::to_string).collect();
+        let (sql, order) = ("SELECT * FROM conversion_events", " ORDER BY created_at, id");
+        let tenant = tenant_id.to_string();
+        let rows = select_in(&mut self.tx, sql, &tenant, "conversion_id", &ids, order).await?;
+        rows.iter().map(conversion_event_from_row).collect()
+    }
+
     async fn count_counted_events(
         &mut self,
         tenant_id: Uuid,
