@@ -170,26 +170,30 @@ impl Engine {
     /// Writes `writes` in one transaction; an error means nothing of them was stored.
     async fn write_together(&self, writes: &[&Write]) -> EngineResult<Vec<Outcome>> {
         let mut tx = self.store.write().await?;
-        let clicks: Vec<ClickRecord> = writes
+        let clicks: Vec<&ClickRecord> = writes
             .iter()
             .filter_map(|write| match write {
-                Write::Click(click) => Some(click.clone()),
+                Write::Click(click) => Some(click),
                 Write::Postback(_) => None,
             })
             .collect();
         if !clicks.is_empty() {
             tx.insert_clicks(&clicks).await?;
         }
-        // The postbacks' clicks with their conversions, read in a few round trips for all.
-        // By tenant in id order: the offer locks are taken in the same order by every batch.
+        // Each postback's credentials once (one read per tenant), then the authentic ones'
+        // clicks with their conversions, read in a few round trips for all. By tenant in id
+        // order: the offer locks are taken in the same order by every batch.
+        let mut authentic = Vec::with_capacity(writes.len());
         let mut clicks_of_tenant: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
         for write in writes {
-            let Write::Postback(job) = write else { continue };
+            let Write::Postback(job) = write else {
+                authentic.push(false);
+                continue;
+            };
             let (tenant, postback) = &**job;
-            let ClickIdParam::Valid(id) = postback.params.gk_click_id() else { continue };
-            // Only authentic postbacks get their clicks read (and offers locked) ahead.
-            let signature = postback.params.get("signature").unwrap_or_default();
-            if self.credentials_match(tx.as_mut(), tenant, &postback.segment, signature).await? {
+            let valid = self.authentic(tx.as_mut(), tenant, postback).await?;
+            authentic.push(valid);
+            if let (true, ClickIdParam::Valid(id)) = (valid, postback.params.gk_click_id()) {
                 clicks_of_tenant.entry(tenant.id).or_default().push(id);
             }
         }
@@ -198,13 +202,13 @@ impl Engine {
         }
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut spent_offers = Vec::new();
-        for write in writes {
+        for (write, authentic) in writes.iter().zip(authentic) {
             outcomes.push(match write {
                 Write::Click(_) => Outcome::Click,
                 Write::Postback(job) => {
                     let (tenant, postback) = &**job;
                     let (answer, budget_spent) =
-                        self.postback_in(tx.as_mut(), tenant, postback).await?;
+                        self.postback_in(tx.as_mut(), tenant, postback, authentic).await?;
                     spent_offers.extend(budget_spent.map(|offer| (tenant.id, offer)));
                     Outcome::Postback(answer)
                 }

@@ -57,16 +57,28 @@ impl Engine {
         self.write_postback(tenant, postback).await
     }
 
-    /// Authenticates, attributes, decides and logs one postback inside `tx`. Also answers the
-    /// offer whose budget the decision spent, for the click path's cache to forget.
+    /// Whether the postback carries one of the tenant's valid credential pairs.
+    pub(crate) async fn authentic(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &TenantRecord,
+        postback: &Postback,
+    ) -> EngineResult<bool> {
+        let signature = postback.params.get("signature").unwrap_or_default();
+        self.credentials_match(tx, tenant, &postback.segment, signature).await
+    }
+
+    /// Attributes, decides and logs one postback inside `tx`, `authentic` saying whether its
+    /// credentials matched. Also answers the offer whose budget the decision spent, for the
+    /// click path's cache to forget.
     pub(crate) async fn postback_in(
         &self,
         tx: &mut dyn Tx,
         tenant: &TenantRecord,
         postback: &Postback,
+        authentic: bool,
     ) -> EngineResult<(PostbackAnswer, Option<Uuid>)> {
-        let signature = postback.params.get("signature").unwrap_or_default();
-        let answer = if !self.credentials_match(tx, tenant, &postback.segment, signature).await? {
+        let answer = if !authentic {
             PostbackAnswer::refused(401)
         } else {
             match postback.params.gk_click_id() {

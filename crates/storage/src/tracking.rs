@@ -157,7 +157,7 @@ pub struct CountedScope<'a> {
 #[async_trait::async_trait]
 pub trait TrackingTx: Send {
     /// Inserts clicks in one statement (a group commit writes many at once).
-    async fn insert_clicks(&mut self, clicks: &[ClickRecord]) -> Result<()>;
+    async fn insert_clicks(&mut self, clicks: &[&ClickRecord]) -> Result<()>;
     async fn click(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<ClickRecord>>;
     /// A hint that postbacks for these clicks are about to be decided in this transaction: the
     /// implementation may read the clicks, their conversions and events ahead, in one go.

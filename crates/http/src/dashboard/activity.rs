@@ -97,19 +97,7 @@ fn date_range(
 /// Previous/next links that keep the filters.
 fn pager<T>(page: &Page<T>, query: &ListQuery, path: &str) -> minijinja::Value {
     let link = |index: u32| {
-        let mut url = form_urlencoded::Serializer::new(String::new());
-        for (key, value) in [
-            ("from", &query.from),
-            ("to", &query.to),
-            ("offer", &query.offer),
-            ("status", &query.status),
-            ("kind", &query.kind),
-            ("search", &query.search),
-        ] {
-            if !value.is_empty() {
-                url.append_pair(key, value);
-            }
-        }
+        let mut url = filters(query);
         url.append_pair("page", &index.to_string());
         format!("{path}?{}", url.finish())
     };
@@ -342,20 +330,27 @@ fn conversion_view(detail: &gokart_engine::conversions::ConversionDetail) -> min
     }
 }
 
-/// The list's filters as a query string, carried by each override form to come back to them.
-fn back_query(query: &ListQuery) -> String {
+/// The list's filters that are set, as query pairs (the pager and the override forms add to them).
+fn filters(query: &ListQuery) -> form_urlencoded::Serializer<'static, String> {
     let mut url = form_urlencoded::Serializer::new(String::new());
     for (key, value) in [
         ("from", &query.from),
         ("to", &query.to),
         ("offer", &query.offer),
         ("status", &query.status),
+        ("kind", &query.kind),
         ("search", &query.search),
     ] {
         if !value.is_empty() {
             url.append_pair(key, value);
         }
     }
+    url
+}
+
+/// The list's filters as a query string, carried by each override form to come back to them.
+fn back_query(query: &ListQuery) -> String {
+    let mut url = filters(query);
     if let Some(page) = query.page {
         url.append_pair("page", &page.to_string());
     }

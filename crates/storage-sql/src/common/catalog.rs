@@ -225,12 +225,7 @@ impl CatalogTx for SqlTx {
             add("partner_id = ?", partner.to_string());
         }
         let condition = conditions.join(" AND ");
-        let count_sql = format!("SELECT COUNT(*) FROM offers WHERE {condition}");
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        for value in &values {
-            count = count.bind(value);
-        }
-        let total = count.fetch_one(&mut *self.tx).await.map_err(map_error)?;
+        let total = count_where(&mut self.tx, "offers", &condition, &values).await?;
         // The page's ids from the index alone (skipped offers are never read), then their rows.
         let list_sql = format!(
             "SELECT * FROM offers WHERE id IN

@@ -93,12 +93,7 @@ impl DeliveryTx for SqlTx {
             add("conversion_id", conversion_id.to_string());
         }
         let condition = conditions.join(" AND ");
-        let count_sql = format!("SELECT COUNT(*) FROM deliveries WHERE {condition}");
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        for value in &values {
-            count = count.bind(value);
-        }
-        let total = count.fetch_one(&mut *self.tx).await.map_err(map_error)?;
+        let total = count_where(&mut self.tx, "deliveries", &condition, &values).await?;
         let list_sql = format!(
             "SELECT * FROM deliveries WHERE {condition}
              ORDER BY created_at DESC, id LIMIT {} OFFSET {}",

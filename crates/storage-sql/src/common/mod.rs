@@ -31,6 +31,21 @@ where
     row.try_get(name).map_err(map_error)
 }
 
+/// `SELECT COUNT(*) FROM <table> WHERE <condition>`, binding `values` in order.
+async fn count_where(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    table: &str,
+    condition: &str,
+    values: &[String],
+) -> Result<i64> {
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE {condition}");
+    let mut count = sqlx::query_scalar::<_, i64>(&sql);
+    for value in values {
+        count = count.bind(value);
+    }
+    count.fetch_one(&mut **tx).await.map_err(map_error)
+}
+
 fn page_of<T>(items: Vec<T>, request: PageRequest, total: i64) -> Page<T> {
     Page { items, request, total: u64::try_from(total).unwrap_or(0) }
 }

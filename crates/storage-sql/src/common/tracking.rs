@@ -122,7 +122,7 @@ fn conversion_query<'q>(
 
 #[async_trait]
 impl TrackingTx for SqlTx {
-    async fn insert_clicks(&mut self, clicks: &[ClickRecord]) -> Result<()> {
+    async fn insert_clicks(&mut self, clicks: &[&ClickRecord]) -> Result<()> {
         // 10 values per click: well under both backends' bind limits (SQLite 32766, PostgreSQL
         // 65535) for the batch sizes the engine uses, and chunked for any caller that goes past.
         for chunk in clicks.chunks(1000) {
