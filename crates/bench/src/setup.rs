@@ -115,7 +115,11 @@ impl Target {
             .args(["serve", "--listen", &addr.to_string(), "--database-url", &database_url])
             .arg("--allow-private-destinations")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var_os("GOKART_BENCH_SERVER_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()?;
         let api_host = format!("api.bench.localhost:{port}");
         let http = client(4);
@@ -128,10 +132,12 @@ impl Target {
     }
 
     /// Clicks from distinct members with realistic publisher parameters.
-    pub fn click_requests(&self, tag: &'static str) -> MakeRequest {
+    /// `first` numbers the first member, so that runs one after another use new members.
+    pub fn click_requests(&self, tag: &'static str, first: u64) -> MakeRequest {
         let (addr, host) = (self.addr, self.api_host.clone());
         let path = format!("/api/v1/offer-link/redirect/{}", self.offer_id);
         Arc::new(move |n| {
+            let n = first + n;
             get(
                 addr,
                 &host,
@@ -142,23 +148,43 @@ impl Target {
         })
     }
 
-    /// Postbacks for existing clicks, one event each.
+    /// Postbacks for existing clicks, one event each, from the `first`-th click on.
     pub fn postback_requests(
         &self,
         click_ids: Arc<Vec<String>>,
         event: &'static str,
+        first: u64,
     ) -> MakeRequest {
         let (addr, host, path) = (self.addr, self.api_host.clone(), self.postback_path.clone());
         let event = event.replace(' ', "%20");
         Arc::new(move |n| {
-            let click =
-                click_ids.get(n as usize % click_ids.len().max(1)).map_or("", String::as_str);
+            let click = click_ids
+                .get((first + n) as usize % click_ids.len().max(1))
+                .map_or("", String::as_str);
             get(
                 addr,
                 &host,
                 &format!("{path}&gk_click_id={click}&cnv_event_id={event}&adid=abc&tracker=xyz"),
             )
         })
+    }
+
+    /// On SQLite, samples the WAL file's size every 100 ms until the run stops; the largest seen
+    /// is [`Target::peak_wal_mb`].
+    pub fn watch_wal(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
+        let Database::Sqlite(dir) = &self.database else { return None };
+        let (wal, peak) =
+            (dir.join("gokart.db-wal"), Arc::new(std::sync::atomic::AtomicU64::new(0)));
+        let seen = Arc::downgrade(&peak);
+        tokio::spawn(async move {
+            while let Some(peak) = seen.upgrade() {
+                let size = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
+                peak.fetch_max(size, std::sync::atomic::Ordering::Relaxed);
+                drop(peak);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Some(peak)
     }
 
     pub fn peak_rss_kb(&self) -> u64 {

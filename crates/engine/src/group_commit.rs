@@ -169,7 +169,6 @@ impl Engine {
 
     /// Writes `writes` in one transaction; an error means nothing of them was stored.
     async fn write_together(&self, writes: &[&Write]) -> EngineResult<Vec<Outcome>> {
-        let mut tx = self.store.write().await?;
         let clicks: Vec<&ClickRecord> = writes
             .iter()
             .filter_map(|write| match write {
@@ -177,6 +176,12 @@ impl Engine {
                 Write::Postback(_) => None,
             })
             .collect();
+        if clicks.len() == writes.len() {
+            // Only clicks: one atomic statement, no transaction around it (one round trip).
+            self.store.insert_clicks(&clicks).await?;
+            return Ok(writes.iter().map(|_| Outcome::Click).collect());
+        }
+        let mut tx = self.store.write().await?;
         if !clicks.is_empty() {
             tx.insert_clicks(&clicks).await?;
         }

@@ -38,8 +38,12 @@ impl PostgresStore {
     }
 
     async fn connect_with(options: PgConnectOptions, max: u32) -> Result<Self> {
+        // No ping before each use: it is a network round trip per transaction on the hot
+        // paths. A connection that died fails its transaction (answered 503, nothing stored),
+        // and the pool replaces it.
         let pool = PgPoolOptions::new()
             .max_connections(max)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await
@@ -70,10 +74,17 @@ impl Store for PostgresStore {
         let tx = self.pool.begin().await.map_err(map_error)?;
         Ok(Box::new(SqlTx::new(tx)))
     }
+
+    async fn insert_clicks(&self, clicks: &[&gokart_storage::ClickRecord]) -> Result<()> {
+        insert_clicks_autocommit(&self.pool, clicks).await
+    }
 }
 
 const FOR_UPDATE: &str = " FOR UPDATE";
 /// Job claims: concurrent workers skip each other's rows instead of waiting on them.
 const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
+
+/// Statements per request when a transaction settles: 1 (the extended protocol takes one statement at a time).
+const STATEMENTS_PER_REQUEST: usize = 1;
 
 include!("common/mod.rs");

@@ -45,6 +45,9 @@ pub trait Store: Send + Sync + 'static {
     /// A transaction that may write. On SQLite writers are serialised; on PostgreSQL, rows that
     /// decide money (an offer under a conversion) are locked explicitly (`lock_offer`).
     async fn write(&self) -> Result<Box<dyn Tx>>;
+    /// Stores clicks atomically, outside any transaction (the click path's group commit): on
+    /// return they are committed. Either all of them are stored or, on error, none.
+    async fn insert_clicks(&self, clicks: &[&ClickRecord]) -> Result<()>;
 }
 
 /// One transaction. Dropping it without `commit` rolls it back.

@@ -319,15 +319,7 @@ impl SqlTx {
                 .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(map_error)?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(PartnerPostbackSettings {
-            tenant_id,
-            partner_id,
-            global_url: col(&row, "global_url")?,
-            event_postbacks: serde_json::from_str(&col::<String>(&row, "event_postbacks")?)
-                .unwrap_or_default(),
-            updated_at: at(col(&row, "updated_at")?),
-        }))
+        row.as_ref().map(partner_postbacks_from_row).transpose()
     }
 
     async fn load_callback_settings(&mut self, tenant_id: Uuid) -> Result<Option<CallbackSettings>> {
@@ -336,15 +328,29 @@ impl SqlTx {
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(map_error)?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(CallbackSettings {
-            tenant_id,
-            url: col(&row, "url")?,
-            header_name: col(&row, "header_name")?,
-            header_value: col(&row, "header_value")?,
-            send_pending: col(&row, "send_pending")?,
-            send_rejected: col(&row, "send_rejected")?,
-            updated_at: at(col(&row, "updated_at")?),
-        }))
+        row.as_ref().map(callback_settings_from_row).transpose()
     }
+}
+
+fn partner_postbacks_from_row(row: &DbRow) -> Result<PartnerPostbackSettings> {
+    Ok(PartnerPostbackSettings {
+        tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
+        partner_id: parse_uuid(&col::<String>(row, "partner_id")?),
+        global_url: col(row, "global_url")?,
+        event_postbacks: serde_json::from_str(&col::<String>(row, "event_postbacks")?)
+            .unwrap_or_default(),
+        updated_at: at(col(row, "updated_at")?),
+    })
+}
+
+fn callback_settings_from_row(row: &DbRow) -> Result<CallbackSettings> {
+    Ok(CallbackSettings {
+        tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
+        url: col(row, "url")?,
+        header_name: col(row, "header_name")?,
+        header_value: col(row, "header_value")?,
+        send_pending: col(row, "send_pending")?,
+        send_rejected: col(row, "send_rejected")?,
+        updated_at: at(col(row, "updated_at")?),
+    })
 }

@@ -106,6 +106,52 @@ fn counted_condition(tenant_id: Uuid, scope: &CountedScope<'_>) -> (String, Vec<
 }
 
 
+/// 10 values per click: well under both backends' bind limits (SQLite 32766, PostgreSQL 65535)
+/// for the batch sizes the engine uses, and chunked for any caller that goes past.
+const CLICKS_PER_INSERT: usize = 1000;
+
+/// One multi-row INSERT of `clicks` (at most [`CLICKS_PER_INSERT`]).
+fn clicks_insert<'q>(clicks: &'q [&ClickRecord]) -> sqlx::QueryBuilder<'q, Db> {
+    let mut insert = sqlx::QueryBuilder::<Db>::new(
+        "INSERT INTO clicks (id, tenant_id, offer_id, partner_id, pub_member_id,
+                             pub_click_id, pub_params, ip, user_agent, created_at) ",
+    );
+    insert.push_values(clicks, |mut row, click| {
+        row.push_bind(click.id.to_string())
+            .push_bind(click.tenant_id.to_string())
+            .push_bind(click.offer_id.to_string())
+            .push_bind(click.partner_id.map(|id| id.to_string()))
+            .push_bind(click.pub_member_id.clone())
+            .push_bind(click.pub_click_id.clone())
+            .push_bind(serde_json::to_string(&click.pub_params).unwrap_or_else(|_| "{}".into()))
+            .push_bind(click.ip.clone())
+            .push_bind(click.user_agent.clone())
+            .push_bind(micros(click.created_at));
+    });
+    insert
+}
+
+/// Clicks stored by one statement outside any transaction: a single statement is atomic and
+/// committed when it returns on both backends, so a batch of clicks costs one round trip
+/// instead of begin, insert and commit. Batches beyond [`CLICKS_PER_INSERT`] are refused rather
+/// than split, so the whole batch is stored or none of it.
+async fn insert_clicks_autocommit(
+    pool: &sqlx::Pool<Db>,
+    clicks: &[&ClickRecord],
+) -> Result<()> {
+    if clicks.len() > CLICKS_PER_INSERT {
+        return Err(StorageError::Unavailable(format!(
+            "{} clicks in one statement; at most {CLICKS_PER_INSERT}",
+            clicks.len()
+        )));
+    }
+    if clicks.is_empty() {
+        return Ok(());
+    }
+    clicks_insert(clicks).build().execute(pool).await.map_err(map_error)?;
+    Ok(())
+}
+
 /// A conversions query: the tenant, the range, then the filters' values.
 fn conversion_query<'q>(
     sql: &'q str,
@@ -123,26 +169,8 @@ fn conversion_query<'q>(
 #[async_trait]
 impl TrackingTx for SqlTx {
     async fn insert_clicks(&mut self, clicks: &[&ClickRecord]) -> Result<()> {
-        // 10 values per click: well under both backends' bind limits (SQLite 32766, PostgreSQL
-        // 65535) for the batch sizes the engine uses, and chunked for any caller that goes past.
-        for chunk in clicks.chunks(1000) {
-            let mut insert = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO clicks (id, tenant_id, offer_id, partner_id, pub_member_id,
-                                     pub_click_id, pub_params, ip, user_agent, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, click| {
-                row.push_bind(click.id.to_string())
-                    .push_bind(click.tenant_id.to_string())
-                    .push_bind(click.offer_id.to_string())
-                    .push_bind(click.partner_id.map(|id| id.to_string()))
-                    .push_bind(click.pub_member_id.clone())
-                    .push_bind(click.pub_click_id.clone())
-                    .push_bind(serde_json::to_string(&click.pub_params).unwrap_or_else(|_| "{}".into()))
-                    .push_bind(click.ip.clone())
-                    .push_bind(click.user_agent.clone())
-                    .push_bind(micros(click.created_at));
-            });
-            insert.build().execute(&mut *self.tx).await.map_err(map_error)?;
+        for chunk in clicks.chunks(CLICKS_PER_INSERT) {
+            clicks_insert(chunk).build().execute(&mut *self.tx).await.map_err(map_error)?;
         }
         Ok(())
     }
@@ -416,7 +444,7 @@ impl TrackingTx for SqlTx {
             return Ok(true);
         }
         if let Some(memo) = &self.pending.counted_members {
-            let covered = memo.offers.contains(&offer_id) && memo.members.contains(pub_member_id);
+            let covered = memo.pairs.contains(&(offer_id, pub_member_id.to_owned()));
             if memo.tenant_id == tenant_id && covered {
                 let elsewhere = memo.counted.iter().any(|(offer, member, click)| {
                     *offer == offer_id && member == pub_member_id && *click != click_id
