@@ -252,10 +252,11 @@ impl SqlTx {
             );
             in_chunk(&mut query);
             query.push(")");
-            if !self.pending.callback_settings.contains_key(&tenant_id) {
-                query.push("; SELECT 'callback' AS part, * FROM callback_settings WHERE tenant_id = ");
-                query.push_bind(tenant.clone());
-                self.pending.callback_settings.insert(tenant_id, None);
+            let callback = self.pending.callback_settings.entry(tenant_id);
+            if let std::collections::hash_map::Entry::Vacant(unread) = callback {
+                unread.insert(None);
+                let sql = "; SELECT 'callback' AS part, * FROM callback_settings WHERE tenant_id = ";
+                query.push(sql).push_bind(tenant.clone());
             }
             for id in chunk {
                 let id = parse_uuid(id);
