@@ -250,6 +250,57 @@ async fn postbacks_at_once_count_a_member_once_and_a_retry_never() {
     assert_eq!(outcomes, expected.into_iter().collect(), "{outcomes:?}");
 }
 
+/// Postbacks of two tenants at once, read ahead and decided together: each tenant's postback
+/// for its own click succeeds, one carrying the other tenant's click id is unknown (404), and
+/// the same member on both tenants' offers counts on each.
+#[tokio::test]
+async fn postbacks_of_two_tenants_at_once_stay_apart() {
+    let app = Arc::new(TestApp::spawn().await);
+    let slugs = ["brownboots", "greenhats"];
+    let mut tenants = Vec::new();
+    let mut clicks = Vec::new();
+    for slug in slugs {
+        let tenant = Arc::new(app.tenant(slug).await);
+        let partner = create_partner(&app, slug).await;
+        let offer = create_offer(&app, slug, single_offer(json!({})), Some(partner)).await;
+        let mut own = Vec::new();
+        for n in 0..10 {
+            own.push(click_id(&app, slug, offer, &format!("member-{n}")).await);
+        }
+        tenants.push(tenant);
+        clicks.push(own);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (mine, tenant) in tenants.iter().enumerate() {
+        for (theirs, clicks) in clicks.iter().enumerate() {
+            for click in clicks {
+                let (app, tenant, postback) =
+                    (app.clone(), tenant.clone(), conversion(*click, "Install", None));
+                tasks.spawn(async move {
+                    let (status, data) = mmp_postback(&app, &tenant, Mmp::Adjust, &postback).await;
+                    (mine == theirs, status, data)
+                });
+            }
+        }
+    }
+    let (mut succeeded, mut unknown) = (0, 0);
+    while let Some(answer) = tasks.join_next().await {
+        let (own_click, status, data) = answer.unwrap();
+        if own_click {
+            assert_eq!(
+                (status, data["status"].as_str()),
+                (StatusCode::OK, Some("Success")),
+                "{data}"
+            );
+            succeeded += 1;
+        } else {
+            assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's click: {data}");
+            unknown += 1;
+        }
+    }
+    assert_eq!((succeeded, unknown), (20, 20));
+}
+
 /// 200 postbacks for 200 clicks at once against an offer that has room for 50.
 async fn two_hundred_at_once(spec: Value, reason: &str) {
     let app = Arc::new(TestApp::spawn().await);
