@@ -84,7 +84,8 @@ const FOR_UPDATE: &str = " FOR UPDATE";
 /// Job claims: concurrent workers skip each other's rows instead of waiting on them.
 const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
-/// Statements per request when a transaction settles: 1 (the extended protocol takes one statement at a time).
+/// Statements per request when a transaction settles: 1 (the extended protocol takes one
+/// statement at a time).
 const STATEMENTS_PER_REQUEST: usize = 1;
 
 include!("common/mod.rs");

@@ -159,7 +159,8 @@ const FOR_UPDATE: &str = "";
 /// Job claims: the single writer makes the claiming UPDATE atomic by itself.
 const CLAIM_LOCK: &str = "";
 
-/// Statements per request when a transaction settles: 0, as many as there are (SQLite runs a request's statements one after another, each with its own values).
+/// Statements per request when a transaction settles: 0, as many as there are (SQLite runs a
+/// request's statements one after another, each with its own values).
 const STATEMENTS_PER_REQUEST: usize = 0;
 
 include!("common/mod.rs");
