@@ -10,6 +10,8 @@
 //! each endpoint measured at every level: a group commit answers more per commit the more
 //! requests are in flight, while `/healthz` peaks early, so one fixed level would understate one
 //! side or the other.
+//!
+//! `GOKART_BENCH_SERVER_LOG=1` lets the server's log through to this command's stderr.
 
 mod load;
 mod setup;

@@ -169,8 +169,8 @@ impl Target {
         })
     }
 
-    /// On SQLite, samples the WAL file's size every 100 ms until the run stops; the largest seen
-    /// is [`Target::peak_wal_mb`].
+    /// On SQLite, samples the WAL file's size every 100 ms for as long as the answer is kept;
+    /// the answer holds the largest size seen, in bytes.
     pub fn watch_wal(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
         let Database::Sqlite(dir) = &self.database else { return None };
         let (wal, peak) =

@@ -188,12 +188,8 @@ impl CatalogTx for SqlTx {
         if let Some(offer) = self.pending.locked_offers.get(&(tenant_id, id)) {
             return Ok(Some(offer.clone()));
         }
-        let Some(mut offer) = self.load_lock_offer(tenant_id, id).await? else { return Ok(None) };
-        if let Some(units) = self.pending.spent.get(&(tenant_id, id)) {
-            offer.spent = offer.spent.saturating_add(gokart_domain::Money::from_units(*units));
-        }
-        self.pending.locked_offers.insert((tenant_id, id), offer.clone());
-        Ok(Some(offer))
+        let Some(offer) = self.load_lock_offer(tenant_id, id).await? else { return Ok(None) };
+        Ok(Some(self.keep_locked_offer(tenant_id, offer)))
     }
 
     async fn list_offers(

@@ -11,6 +11,8 @@
 // conflict in the buffered rows surfaces at the settle instead of at the insert, and fails the
 // whole transaction: the engine then writes each postback in a transaction of its own.
 
+use std::collections::HashSet;
+
 #[derive(Default)]
 struct Pending {
     conversions: Vec<ConversionRecord>,
@@ -37,7 +39,7 @@ struct Pending {
 struct CountedMembers {
     tenant_id: Uuid,
     /// The pairs whose counted events are all in `counted`.
-    pairs: std::collections::HashSet<(Uuid, String)>,
+    pairs: HashSet<(Uuid, String)>,
     counted: Vec<(Uuid, String, Uuid)>,
 }
 
@@ -97,9 +99,10 @@ impl SqlTx {
     }
 }
 
-/// The statements a transaction settles with. Where the backend runs several statements with
-/// their values in one request (`STATEMENTS_PER_REQUEST` is 0: SQLite), they go together, one
-/// round trip for all; elsewhere (PostgreSQL) one request each.
+/// Statements that go to the database together: a transaction's settle, a batch's read-ahead.
+/// Where the backend runs several statements with their values in one request
+/// (`STATEMENTS_PER_REQUEST` is 0: SQLite), they go together, one round trip for all;
+/// elsewhere (PostgreSQL) one request each, in order.
 #[derive(Default)]
 struct Statements {
     requests: Vec<sqlx::QueryBuilder<'static, Db>>,
@@ -123,146 +126,36 @@ impl Statements {
         }
         Ok(())
     }
+
+    /// The rows of every statement, in order.
+    async fn fetch_all(self, tx: &mut sqlx::Transaction<'static, Db>) -> Result<Vec<DbRow>> {
+        let mut rows = Vec::new();
+        for mut request in self.requests {
+            rows.extend(request.build().fetch_all(&mut **tx).await.map_err(map_error)?);
+        }
+        Ok(rows)
+    }
 }
 
 impl SqlTx {
-    /// Reads the clicks, locks their offers, then reads the clicks' conversions and events and
-    /// their members' counted events, for the postback path to find in memory.
+    /// Reads the clicks, locks their offers, then reads the clicks' conversions and events,
+    /// their members' counted events, their partners' postback settings and the tenant's
+    /// callback settings, for the postback path to find in memory. The statements go in the
+    /// order PostgreSQL needs (offers locked, in id order, before anything a decision depends
+    /// on is read, so another batch's decisions on them are committed and visible); SQLite,
+    /// whose single writer makes the locks moot, gets them as one request (`Statements`). Each
+    /// row says which statement it came from.
     async fn prefetch(&mut self, tenant_id: Uuid, click_ids: &[Uuid]) -> Result<()> {
-        if STATEMENTS_PER_REQUEST == 0 {
-            return self.prefetch_in_one_request(tenant_id, click_ids).await;
-        }
         let tenant = tenant_id.to_string();
         let ids: Vec<String> = click_ids.iter().map(Uuid::to_string).collect();
-        for row in select_in(&mut self.tx, "SELECT * FROM clicks", &tenant, "id", &ids, "").await? {
-            let click = click_from_row(&row)?;
-            self.pending.clicks.insert((tenant_id, click.id), click);
-        }
-        // Lock the clicks' offers (in id order, the same in every batch, so two batches never
-        // wait on each other crosswise) before reading anything the decisions depend on: on
-        // PostgreSQL another batch's decisions on these offers are then committed and visible.
-        let mut offers: Vec<Uuid> = self
-            .pending
-            .clicks
-            .values()
-            .filter(|click| click.tenant_id == tenant_id)
-            .map(|click| click.offer_id)
-            .collect();
-        offers.sort();
-        offers.dedup();
-        for offer_id in offers {
-            self.lock_offer(tenant_id, offer_id).await?;
-        }
-        for id in click_ids {
-            self.pending.conversion_of_click.insert((tenant_id, *id), None);
-        }
-        let sql = "SELECT * FROM conversions";
-        let mut conversion_ids = Vec::new();
-        for row in select_in(&mut self.tx, sql, &tenant, "click_id", &ids, "").await? {
-            let conversion = conversion_from_row(&row)?;
-            conversion_ids.push(conversion.id.to_string());
-            self.pending.stored_events.insert((tenant_id, conversion.id), Vec::new());
-            self.pending.conversion_of_click.insert((tenant_id, conversion.click_id), Some(conversion));
-        }
-        let (sql, order) = ("SELECT * FROM conversion_events", " ORDER BY created_at, id");
-        for row in select_in(&mut self.tx, sql, &tenant, "conversion_id", &conversion_ids, order)
-            .await?
-        {
-            let event = conversion_event_from_row(&row)?;
-            let key = (tenant_id, event.conversion_id);
-            self.pending.stored_events.entry(key).or_default().push(event);
-        }
-        // By offer and member, so the (offer_id, pub_member_id) index answers it.
-        let pairs = self.member_pairs(tenant_id);
-        let (mut offers, mut members) =
-            (std::collections::HashSet::new(), std::collections::HashSet::new());
-        for (offer_id, member) in &pairs {
-            offers.insert(*offer_id);
-            members.insert(member.clone());
-        }
-        let member_list: Vec<String> = members.into_iter().collect();
-        let mut rows = Vec::new();
-        for offer_id in &offers {
-            let sql = "SELECT tenant_id, offer_id, pub_member_id, click_id FROM conversion_events";
-            let tail = format!(" AND offer_id = '{offer_id}' AND counted = TRUE");
-            for row in
-                select_in(&mut self.tx, sql, &tenant, "pub_member_id", &member_list, &tail).await?
-            {
-                let click_id = parse_uuid(&col::<String>(&row, "click_id")?);
-                rows.push((*offer_id, col::<String>(&row, "pub_member_id")?, click_id));
-            }
-        }
-        self.pending.counted_members = Some(CountedMembers { tenant_id, pairs, counted: rows });
-        Ok(())
-    }
-
-    /// The (offer, member) pairs of the tenant's clicks read ahead.
-    fn member_pairs(&self, tenant_id: Uuid) -> std::collections::HashSet<(Uuid, String)> {
-        let clicks = self.pending.clicks.values().filter(|click| click.tenant_id == tenant_id);
-        clicks.map(|click| (click.offer_id, click.pub_member_id.clone())).collect()
-    }
-
-    /// The same read-ahead as `prefetch` in one request per 500 clicks, for a backend that runs
-    /// several statements in one request (SQLite: its single writer makes the offer locks
-    /// moot, so their order does not matter). Each row says which statement it came from. The
-    /// clicks' offers, their partners' postback settings and the tenant's callback settings,
-    /// which the decisions read next, come in the same request.
-    async fn prefetch_in_one_request(&mut self, tenant_id: Uuid, click_ids: &[Uuid]) -> Result<()> {
-        let tenant = tenant_id.to_string();
-        let ids: Vec<String> = click_ids.iter().map(Uuid::to_string).collect();
-        let (mut counted, mut pairs) = (Vec::new(), std::collections::HashSet::new());
-        let mut offers = Vec::new();
+        let (mut counted, mut pairs, mut partners) = (Vec::new(), HashSet::new(), HashSet::new());
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let mut query = sqlx::QueryBuilder::<Db>::new("");
-            let in_chunk = |query: &mut sqlx::QueryBuilder<'_, Db>| {
-                query.push(" IN (");
-                let mut list = query.separated(", ");
-                for id in chunk {
-                    list.push_bind(id.clone());
-                }
-                query.push(")");
-            };
-            query.push("SELECT 'click' AS part, * FROM clicks WHERE id");
-            in_chunk(&mut query);
-            query.push("; SELECT 'conversion' AS part, * FROM conversions WHERE click_id");
-            in_chunk(&mut query);
-            query.push(
-                "; SELECT 'event' AS part, * FROM conversion_events WHERE conversion_id IN
-                   (SELECT id FROM conversions WHERE click_id",
-            );
-            in_chunk(&mut query);
-            query.push(") ORDER BY created_at, id");
-            // Through the (offer_id, pub_member_id) index, once per pair of the chunk's clicks.
-            query.push(
-                "; SELECT 'counted' AS part, e.tenant_id, e.offer_id, e.pub_member_id, e.click_id
-                   FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
-            );
-            in_chunk(&mut query);
-            query.push(
-                ") AS m JOIN conversion_events AS e
-                   ON e.offer_id = m.offer_id AND e.pub_member_id = m.pub_member_id
-                 WHERE e.counted = TRUE",
-            );
-            query.push("; SELECT 'offer' AS part, * FROM offers WHERE id IN (SELECT offer_id FROM clicks WHERE id");
-            in_chunk(&mut query);
-            query.push(")");
-            query.push(
-                "; SELECT 'partner_postbacks' AS part, * FROM partner_postbacks WHERE partner_id IN
-                   (SELECT partner_id FROM clicks WHERE id",
-            );
-            in_chunk(&mut query);
-            query.push(")");
-            let callback = self.pending.callback_settings.entry(tenant_id);
-            if let std::collections::hash_map::Entry::Vacant(unread) = callback {
-                unread.insert(None);
-                let sql = "; SELECT 'callback' AS part, * FROM callback_settings WHERE tenant_id = ";
-                query.push(sql).push_bind(tenant.clone());
-            }
+            let read_callback = !self.pending.callback_settings.contains_key(&tenant_id);
             for id in chunk {
-                let id = parse_uuid(id);
-                self.pending.conversion_of_click.insert((tenant_id, id), None);
+                self.pending.conversion_of_click.insert((tenant_id, parse_uuid(id)), None);
             }
-            for row in query.build().fetch_all(&mut *self.tx).await.map_err(map_error)? {
+            let statements = read_ahead(&tenant, chunk, read_callback);
+            for row in statements.fetch_all(&mut self.tx).await? {
                 if col::<String>(&row, "tenant_id")? != tenant {
                     continue;
                 }
@@ -270,7 +163,11 @@ impl SqlTx {
                     "click" => {
                         let click = click_from_row(&row)?;
                         pairs.insert((click.offer_id, click.pub_member_id.clone()));
+                        partners.extend(click.partner_id);
                         self.pending.clicks.insert((tenant_id, click.id), click);
+                    }
+                    "offer" => {
+                        self.keep_locked_offer(tenant_id, offer_from_row(&row)?);
                     }
                     "conversion" => {
                         let conversion = conversion_from_row(&row)?;
@@ -283,44 +180,99 @@ impl SqlTx {
                         let key = (tenant_id, event.conversion_id);
                         self.pending.stored_events.entry(key).or_default().push(event);
                     }
-                    "offer" => offers.push(offer_from_row(&row)?),
+                    "counted" => {
+                        let click_id = parse_uuid(&col::<String>(&row, "click_id")?);
+                        let offer_id = parse_uuid(&col::<String>(&row, "offer_id")?);
+                        counted.push((offer_id, col::<String>(&row, "pub_member_id")?, click_id));
+                    }
                     "partner_postbacks" => {
                         let settings = partner_postbacks_from_row(&row)?;
                         let key = (tenant_id, settings.partner_id);
                         self.pending.partner_postbacks.entry(key).or_insert(Some(settings));
                     }
-                    "callback" => {
+                    _ => {
                         let settings = callback_settings_from_row(&row)?;
                         self.pending.callback_settings.insert(tenant_id, Some(settings));
                     }
-                    _ => {
-                        let click_id = parse_uuid(&col::<String>(&row, "click_id")?);
-                        let offer_id = parse_uuid(&col::<String>(&row, "offer_id")?);
-                        counted.push((offer_id, col::<String>(&row, "pub_member_id")?, click_id));
-                    }
                 }
             }
+            // What was asked and not found does not exist: known now, not asked again.
+            self.pending.callback_settings.entry(tenant_id).or_insert(None);
         }
-        // As `lock_offer` keeps them: with the budget this transaction has spent so far.
-        for mut offer in offers {
-            let key = (tenant_id, offer.offer.id);
-            if self.pending.locked_offers.contains_key(&key) {
-                continue;
-            }
-            if let Some(units) = self.pending.spent.get(&key) {
-                offer.spent = offer.spent.saturating_add(gokart_domain::Money::from_units(*units));
-            }
-            self.pending.locked_offers.insert(key, offer);
-        }
-        // Partners without settings have none: known now, not asked again.
-        for click in self.pending.clicks.values().filter(|click| click.tenant_id == tenant_id) {
-            if let Some(partner_id) = click.partner_id {
-                self.pending.partner_postbacks.entry((tenant_id, partner_id)).or_insert(None);
-            }
+        for partner_id in partners {
+            self.pending.partner_postbacks.entry((tenant_id, partner_id)).or_insert(None);
         }
         self.pending.counted_members = Some(CountedMembers { tenant_id, pairs, counted });
         Ok(())
     }
+
+    /// Keeps an offer read under lock as `lock_offer` answers it: with the budget this
+    /// transaction has spent so far. An offer already kept stays as it is.
+    fn keep_locked_offer(&mut self, tenant_id: Uuid, mut offer: OfferRecord) -> OfferRecord {
+        let key = (tenant_id, offer.offer.id);
+        if let Some(kept) = self.pending.locked_offers.get(&key) {
+            return kept.clone();
+        }
+        if let Some(units) = self.pending.spent.get(&key) {
+            offer.spent = offer.spent.saturating_add(gokart_domain::Money::from_units(*units));
+        }
+        self.pending.locked_offers.insert(key, offer.clone());
+        offer
+    }
+}
+
+/// The read-ahead of `prefetch` for some click ids (`ids`), each statement tagged with a `part`.
+/// Statements select by the unique ids alone and leave the tenant check to the caller: with
+/// `tenant_id` in the statement, SQLite's planner may prefer the tenant's index and scan all of
+/// its clicks.
+fn read_ahead(tenant_id: &str, ids: &[String], read_callback: bool) -> Statements {
+    let mut statements = Statements::default();
+    let query = statements.next("SELECT 'click' AS part, * FROM clicks WHERE id");
+    push_in_list(query, ids);
+    let query = statements.next(
+        "SELECT 'offer' AS part, * FROM offers WHERE id IN (SELECT offer_id FROM clicks WHERE id",
+    );
+    push_in_list(query, ids);
+    query.push(") ORDER BY id").push(FOR_UPDATE);
+    let query = statements.next("SELECT 'conversion' AS part, * FROM conversions WHERE click_id");
+    push_in_list(query, ids);
+    let query = statements.next(
+        "SELECT 'event' AS part, * FROM conversion_events WHERE conversion_id IN
+           (SELECT id FROM conversions WHERE click_id",
+    );
+    push_in_list(query, ids);
+    query.push(") ORDER BY created_at, id");
+    // Through the (offer_id, pub_member_id) index, once per pair of the clicks.
+    let query = statements.next(
+        "SELECT 'counted' AS part, e.tenant_id, e.offer_id, e.pub_member_id, e.click_id
+         FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
+    );
+    push_in_list(query, ids);
+    query.push(
+        ") AS m JOIN conversion_events AS e
+           ON e.offer_id = m.offer_id AND e.pub_member_id = m.pub_member_id
+         WHERE e.counted = TRUE",
+    );
+    let query = statements.next("SELECT 'partner_postbacks' AS part, * FROM partner_postbacks");
+    query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
+    query.push(" AND partner_id IN (SELECT partner_id FROM clicks WHERE id");
+    push_in_list(query, ids);
+    query.push(")");
+    if read_callback {
+        let query = statements.next("SELECT 'callback' AS part, * FROM callback_settings");
+        query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
+    }
+    statements
+}
+
+/// ` IN ($1, $2, …)` of `values`.
+fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) {
+    query.push(" IN (");
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value.clone());
+    }
+    query.push(")");
 }
 
 /// `<select> WHERE <column> IN (<values>)<tail>`, in chunks, keeping the tenant's rows. The ids
@@ -337,12 +289,9 @@ async fn select_in(
     let mut rows = Vec::new();
     for chunk in values.chunks(ROWS_PER_INSERT) {
         let mut query = sqlx::QueryBuilder::<Db>::new(select);
-        query.push(format!(" WHERE {column} IN ("));
-        let mut list = query.separated(", ");
-        for value in chunk {
-            list.push_bind(value.clone());
-        }
-        query.push(")").push(tail);
+        query.push(format!(" WHERE {column}"));
+        push_in_list(&mut query, chunk);
+        query.push(tail);
         for row in query.build().fetch_all(&mut **tx).await.map_err(map_error)? {
             if col::<String>(&row, "tenant_id")? == tenant_id {
                 rows.push(row);
