@@ -114,6 +114,7 @@ pub async fn open_loop(
     rate: f64,
     duration: Duration,
     make: MakeRequest,
+    on_response: Option<OnResponse>,
 ) -> RunStats {
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
@@ -121,7 +122,8 @@ pub async fn open_loop(
     let total = (rate * duration.as_secs_f64()) as u64;
     let mut tasks = Vec::new();
     for task in 0..connections {
-        let (client, make, counter) = (client.clone(), make.clone(), counter.clone());
+        let (client, make, on_response, counter) =
+            (client.clone(), make.clone(), on_response.clone(), counter.clone());
         let offset = per_task.mul_f64(task as f64 / connections as f64);
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut failed, mut latency) = (0u64, 0u64, histogram());
@@ -132,7 +134,7 @@ pub async fn open_loop(
                     break;
                 }
                 tokio::time::sleep_until(due.into()).await;
-                if send_one(&client, make(n), &None).await {
+                if send_one(&client, make(n), &on_response).await {
                     ok += 1;
                     let _ = latency.record(due.elapsed().as_micros() as u64);
                 } else {

@@ -209,19 +209,27 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
         clicks.rate() / 2.0,
         duration,
         target.click_requests("half", 0),
+        Some(on_response),
     )
     .await;
 
     eprintln!("== {backend}: postbacks at half load, {postback_connections} connections");
-    // The same clicks again, now with their second event, so every postback is a new event.
+    // Installs again, as at the maximum rate (a later event costs more to decide: half of the
+    // installs' rate would not be half load for it), of the clicks just made at half load.
+    let click_ids =
+        Arc::new(std::mem::take(&mut *clicks_seen.lock().unwrap_or_else(|e| e.into_inner())));
     let postback_half = open_loop(
         &client,
         postback_connections,
         postbacks.rate() / 2.0,
         duration,
-        target.postback_requests(click_ids, "s2s_level 200", 0),
+        target.postback_requests(click_ids.clone(), "Install", 0),
+        None,
     )
     .await;
+    if postback_half.ok + postback_half.failed > click_ids.len() as u64 {
+        eprintln!("   note: more postbacks at half load than clicks; some were duplicates");
+    }
 
     let peak_rss_mb = target.peak_rss_kb() as f64 / 1024.0;
     let peak_wal_mb =

@@ -185,25 +185,28 @@ impl Engine {
         if !clicks.is_empty() {
             tx.insert_clicks(&clicks).await?;
         }
-        // Each postback's credentials once (one read per tenant), then the authentic ones'
-        // clicks with their conversions, read in a few round trips for all. By tenant in id
-        // order: the offer locks are taken in the same order by every batch.
-        let mut authentic = Vec::with_capacity(writes.len());
+        // The postbacks' clicks with their conversions, and their tenants' credentials, read
+        // ahead in a few round trips for all (an unauthentic postback's click is read for
+        // nothing, and not used). By tenant in id order: the offer locks are taken in the same
+        // order by every batch.
         let mut clicks_of_tenant: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
         for write in writes {
-            let Write::Postback(job) = write else {
-                authentic.push(false);
-                continue;
-            };
-            let (tenant, postback) = &**job;
-            let valid = self.authentic(tx.as_mut(), tenant, postback).await?;
-            authentic.push(valid);
-            if let (true, ClickIdParam::Valid(id)) = (valid, postback.params.gk_click_id()) {
-                clicks_of_tenant.entry(tenant.id).or_default().push(id);
+            if let Write::Postback(job) = write {
+                let (tenant, postback) = &**job;
+                if let ClickIdParam::Valid(id) = postback.params.gk_click_id() {
+                    clicks_of_tenant.entry(tenant.id).or_default().push(id);
+                }
             }
         }
         for (tenant_id, click_ids) in clicks_of_tenant {
             tx.prefetch_clicks(tenant_id, &click_ids).await?;
+        }
+        let mut authentic = Vec::with_capacity(writes.len());
+        for write in writes {
+            authentic.push(match write {
+                Write::Postback(job) => self.authentic(tx.as_mut(), &job.0, &job.1).await?,
+                Write::Click(_) => false,
+            });
         }
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut spent_offers = Vec::new();

@@ -88,4 +88,13 @@ const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 /// statement at a time).
 const STATEMENTS_PER_REQUEST: usize = 1;
 
+/// A transaction is sqlx's: statements run on its connection.
+type DbTx = sqlx::Transaction<'static, Db>;
+
+/// Writes a transaction's buffered rows (`settle`), then commits it.
+async fn commit(mut tx: DbTx, settle: Statements) -> Result<()> {
+    settle.execute(&mut tx).await?;
+    tx.commit().await.map_err(map_error)
+}
+
 include!("common/mod.rs");

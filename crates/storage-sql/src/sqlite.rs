@@ -1,8 +1,9 @@
-//! SQLite: WAL, one writer connection (writers are serialised by the pool, so a transaction never
-//! meets SQLITE_BUSY on upgrade), a pool of readers, and a checkpointer of its own so that copying
-//! the WAL into the database (and its fsync) never stalls a commit.
+//! SQLite: WAL, one writer connection (writers take turns on it, so a transaction never meets
+//! SQLITE_BUSY on upgrade), a pool of readers, and a checkpointer of its own so that copying the
+//! WAL into the database (and its fsync) never stalls a commit.
 
 use std::{
+    ops::{Deref, DerefMut},
     str::FromStr,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -13,14 +14,20 @@ use std::{
 
 use async_trait::async_trait;
 use gokart_storage::{Backend, Result, Store, Tx};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{
+    sqlite::{
+        SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
+        SqliteSynchronous,
+    },
+    ConnectOptions,
+};
 
 use crate::map_error;
 
 type Db = sqlx::Sqlite;
 
 pub struct SqliteStore {
-    writer: sqlx::SqlitePool,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
     readers: sqlx::SqlitePool,
     checkpointer: tokio::task::JoinHandle<()>,
     /// Set by the checkpointer when the WAL has grown long: the writer then checkpoints the
@@ -62,13 +69,9 @@ impl SqliteStore {
         }
         // No ping before each use: it costs the hot paths a round trip to the connection's
         // thread per transaction, and a broken connection fails its transaction anyway.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
-            .await
-            .map_err(map_error)?;
+        let connection =
+            options.clone().pragma("wal_autocheckpoint", "0").connect().await.map_err(map_error)?;
+        let writer = Arc::new(tokio::sync::Mutex::new(Writer { connection, open: false }));
         let checkpoints = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -125,32 +128,112 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
+        let mut writer = self.writer.lock().await;
+        writer.roll_back_if_open().await;
         crate::MIGRATOR
-            .run(&self.writer)
+            .run_direct(&mut writer.connection)
             .await
             .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>> {
         let tx = self.readers.begin().await.map_err(map_error)?;
-        Ok(Box::new(SqlTx::new(tx)))
+        Ok(Box::new(SqlTx::new(DbTx::Read(tx))))
     }
 
     async fn write(&self) -> Result<Box<dyn Tx>> {
-        if self.restart_wal.swap(false, Ordering::Relaxed) {
-            // The background checkpoint has copied most of the WAL; copying the rest here, with
-            // no write transaction open, lets the transaction below start the WAL over.
-            let tail = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.writer).await;
-            if let Err(error) = tail {
-                tracing::warn!(%error, "WAL checkpoint before a write failed");
-            }
-        }
-        let tx = self.writer.begin().await.map_err(map_error)?;
-        Ok(Box::new(SqlTx::new(tx)))
+        let mut writer = self.writer.clone().lock_owned().await;
+        writer.roll_back_if_open().await;
+        self.copy_wal_tail(&mut writer).await;
+        sqlx::query("BEGIN").execute(&mut writer.connection).await.map_err(map_error)?;
+        writer.open = true;
+        Ok(Box::new(SqlTx::new(DbTx::Write(writer))))
     }
 
     async fn insert_clicks(&self, clicks: &[&gokart_storage::ClickRecord]) -> Result<()> {
-        insert_clicks_autocommit(&self.writer, clicks).await
+        let mut writer = self.writer.lock().await;
+        writer.roll_back_if_open().await;
+        self.copy_wal_tail(&mut writer).await;
+        insert_clicks_autocommit(&mut writer.connection, clicks).await
+    }
+}
+
+impl SqliteStore {
+    /// When the checkpointer asks for it (`restart_wal`): it has copied most of the WAL, and
+    /// copying the rest here, with no write transaction open, lets the next write start the WAL
+    /// over.
+    async fn copy_wal_tail(&self, writer: &mut Writer) {
+        if self.restart_wal.swap(false, Ordering::Relaxed) {
+            let tail =
+                sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut writer.connection);
+            if let Err(error) = tail.await {
+                tracing::warn!(%error, "WAL checkpoint before a write failed");
+            }
+        }
+    }
+}
+
+/// The one writer connection, lent to one write at a time. It is kept out of a pool: a pool
+/// tests a connection on its way back (a round trip to the connection's thread per
+/// transaction), and a lease of its own lets COMMIT go out with a transaction's last
+/// statements (`commit`). Transactions are begun and ended in SQL, not with sqlx's
+/// `Transaction`, for the same reason.
+struct Writer {
+    connection: SqliteConnection,
+    /// A transaction was begun and not ended: its `SqlTx` was dropped (the caller gave up or
+    /// failed), or its commit failed. The next lease rolls it back first.
+    open: bool,
+}
+
+impl Writer {
+    async fn roll_back_if_open(&mut self) {
+        if std::mem::take(&mut self.open) {
+            // An error means SQLite ended the transaction itself; nothing is left to undo.
+            let _ = sqlx::query("ROLLBACK").execute(&mut self.connection).await;
+        }
+    }
+}
+
+/// An open transaction: a read on a pooled connection (sqlx's `Transaction`), or a write on the
+/// leased writer connection.
+enum DbTx {
+    Read(sqlx::Transaction<'static, Db>),
+    Write(tokio::sync::OwnedMutexGuard<Writer>),
+}
+
+impl Deref for DbTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            DbTx::Read(tx) => tx,
+            DbTx::Write(writer) => &writer.connection,
+        }
+    }
+}
+
+impl DerefMut for DbTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            DbTx::Read(tx) => tx,
+            DbTx::Write(writer) => &mut writer.connection,
+        }
+    }
+}
+
+/// Writes a transaction's buffered rows (`settle`) and commits it: on the writer, COMMIT goes in
+/// the same request as the rows, one round trip for both.
+async fn commit(mut tx: DbTx, mut settle: Statements) -> Result<()> {
+    if let DbTx::Write(_) = tx {
+        settle.next("COMMIT");
+    }
+    settle.execute(&mut tx).await?;
+    match tx {
+        DbTx::Read(tx) => tx.commit().await.map_err(map_error),
+        DbTx::Write(mut writer) => {
+            writer.open = false;
+            Ok(())
+        }
     }
 }
 

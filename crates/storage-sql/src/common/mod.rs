@@ -1,6 +1,7 @@
 // Shared by both backends: `include!`d into `sqlite.rs` and `postgres.rs`, which define `Db`
-// (the sqlx database) and `FOR_UPDATE` (the row-lock clause). Everything here is compiled once
-// per backend, so each query is checked against both.
+// (the sqlx database), `DbTx` (an open transaction: derefs to the connection) with `commit`,
+// and `FOR_UPDATE` (the row-lock clause). Everything here is compiled once per backend, so each
+// query is checked against both.
 
 use gokart_storage::*;
 use sqlx::Row;
@@ -9,7 +10,9 @@ use uuid::Uuid;
 use crate::{parse_json, parse_uuid};
 
 pub struct SqlTx {
-    tx: sqlx::Transaction<'static, Db>,
+    /// The backend's open transaction (`DbTx`: a connection to run statements on, and how it
+    /// ends).
+    tx: DbTx,
     /// Buffered writes and per-transaction reads (`pending.rs`).
     pending: Pending,
 }
@@ -33,7 +36,7 @@ where
 
 /// `SELECT COUNT(*) FROM <table> WHERE <condition>`, binding `values` in order.
 async fn count_where(
-    tx: &mut sqlx::Transaction<'static, Db>,
+    tx: &mut DbTx,
     table: &str,
     condition: &str,
     values: &[String],
@@ -53,8 +56,8 @@ fn page_of<T>(items: Vec<T>, request: PageRequest, total: i64) -> Page<T> {
 #[async_trait]
 impl Tx for SqlTx {
     async fn commit(mut self: Box<Self>) -> Result<()> {
-        self.settle().await?;
-        self.tx.commit().await.map_err(map_error)
+        let statements = self.settle_statements();
+        commit(self.tx, statements).await
     }
 }
 

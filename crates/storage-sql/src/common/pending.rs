@@ -74,18 +74,23 @@ impl Pending {
 }
 
 impl SqlTx {
-    fn new(tx: sqlx::Transaction<'static, Db>) -> Self {
+    fn new(tx: DbTx) -> Self {
         SqlTx { tx, pending: Pending::default() }
     }
 
     /// Writes what is buffered (parents before children, for the foreign keys) and forgets what
     /// was read.
     async fn settle(&mut self) -> Result<()> {
+        self.settle_statements().execute(&mut self.tx).await
+    }
+
+    /// The statements that write what is buffered; what was read is forgotten.
+    fn settle_statements(&mut self) -> Statements {
+        let mut statements = Statements::default();
         if self.pending.is_clear() {
-            return Ok(());
+            return statements;
         }
         let pending = std::mem::take(&mut self.pending);
-        let mut statements = Statements::default();
         write_conversions(&mut statements, &pending.conversions);
         write_conversion_events(&mut statements, &pending.events);
         write_deliveries(&mut statements, &pending.deliveries);
@@ -95,7 +100,7 @@ impl SqlTx {
             update.push_bind(units).push(" WHERE tenant_id = ").push_bind(tenant_id.to_string());
             update.push(" AND id = ").push_bind(offer_id.to_string());
         }
-        statements.execute(&mut self.tx).await
+        statements
     }
 }
 
@@ -120,7 +125,7 @@ impl Statements {
         self.requests.last_mut().expect("a request was just pushed")
     }
 
-    async fn execute(self, tx: &mut sqlx::Transaction<'static, Db>) -> Result<()> {
+    async fn execute(self, tx: &mut DbTx) -> Result<()> {
         for mut request in self.requests {
             request.build().execute(&mut **tx).await.map_err(map_error)?;
         }
@@ -128,7 +133,7 @@ impl Statements {
     }
 
     /// The rows of every statement, in order.
-    async fn fetch_all(self, tx: &mut sqlx::Transaction<'static, Db>) -> Result<Vec<DbRow>> {
+    async fn fetch_all(self, tx: &mut DbTx) -> Result<Vec<DbRow>> {
         let mut rows = Vec::new();
         for mut request in self.requests {
             rows.extend(request.build().fetch_all(&mut **tx).await.map_err(map_error)?);
@@ -140,7 +145,7 @@ impl Statements {
 impl SqlTx {
     /// Reads the clicks, locks their offers, then reads the clicks' conversions and events,
     /// their members' counted events, their partners' postback settings and the tenant's
-    /// callback settings, for the postback path to find in memory. The statements go in the
+    /// callback settings and postback credentials, for the postback path to find in memory. The statements go in the
     /// order PostgreSQL needs (offers locked, in id order, before anything a decision depends
     /// on is read, so another batch's decisions on them are committed and visible); SQLite,
     /// whose single writer makes the locks moot, gets them as one request (`Statements`). Each
@@ -150,11 +155,12 @@ impl SqlTx {
         let ids: Vec<String> = click_ids.iter().map(Uuid::to_string).collect();
         let (mut counted, mut pairs, mut partners) = (Vec::new(), HashSet::new(), HashSet::new());
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let read_callback = !self.pending.callback_settings.contains_key(&tenant_id);
+            let read_tenant = !self.pending.callback_settings.contains_key(&tenant_id);
             for id in chunk {
                 self.pending.conversion_of_click.insert((tenant_id, parse_uuid(id)), None);
             }
-            let statements = read_ahead(&tenant, chunk, read_callback);
+            let mut credentials = read_tenant.then(Vec::new);
+            let statements = read_ahead(&tenant, chunk, read_tenant);
             for row in statements.fetch_all(&mut self.tx).await? {
                 if col::<String>(&row, "tenant_id")? != tenant {
                     continue;
@@ -190,6 +196,11 @@ impl SqlTx {
                         let key = (tenant_id, settings.partner_id);
                         self.pending.partner_postbacks.entry(key).or_insert(Some(settings));
                     }
+                    "credential" => {
+                        if let Some(credentials) = credentials.as_mut() {
+                            credentials.push(credential_from_row(&row)?);
+                        }
+                    }
                     _ => {
                         let settings = callback_settings_from_row(&row)?;
                         self.pending.callback_settings.insert(tenant_id, Some(settings));
@@ -198,6 +209,10 @@ impl SqlTx {
             }
             // What was asked and not found does not exist: known now, not asked again.
             self.pending.callback_settings.entry(tenant_id).or_insert(None);
+            if let Some(credentials) = credentials {
+                // All of them, expired ones too: `postback_credentials` keeps the valid ones.
+                self.pending.credentials.entry(tenant_id).or_insert(credentials);
+            }
         }
         for partner_id in partners {
             self.pending.partner_postbacks.entry((tenant_id, partner_id)).or_insert(None);
@@ -221,11 +236,12 @@ impl SqlTx {
     }
 }
 
-/// The read-ahead of `prefetch` for some click ids (`ids`), each statement tagged with a `part`.
+/// The read-ahead of `prefetch` for some click ids (`ids`), each statement tagged with a `part`;
+/// with `read_tenant`, the tenant's callback settings and postback credentials too.
 /// Statements select by the unique ids alone and leave the tenant check to the caller: with
 /// `tenant_id` in the statement, SQLite's planner may prefer the tenant's index and scan all of
 /// its clicks.
-fn read_ahead(tenant_id: &str, ids: &[String], read_callback: bool) -> Statements {
+fn read_ahead(tenant_id: &str, ids: &[String], read_tenant: bool) -> Statements {
     let mut statements = Statements::default();
     let query = statements.next("SELECT 'click' AS part, * FROM clicks WHERE id");
     push_in_list(query, ids);
@@ -258,9 +274,12 @@ fn read_ahead(tenant_id: &str, ids: &[String], read_callback: bool) -> Statement
     query.push(" AND partner_id IN (SELECT partner_id FROM clicks WHERE id");
     push_in_list(query, ids);
     query.push(")");
-    if read_callback {
+    if read_tenant {
         let query = statements.next("SELECT 'callback' AS part, * FROM callback_settings");
         query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
+        let query = statements.next("SELECT 'credential' AS part, * FROM postback_credentials");
+        query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
+        query.push(" ORDER BY valid_until IS NOT NULL, created_at DESC");
     }
     statements
 }
@@ -279,7 +298,7 @@ fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) 
 /// are unique across tenants; leaving `tenant_id` out of the SQL keeps SQLite's planner on the
 /// id's index (with it, it may prefer the tenant's index and scan all of its clicks).
 async fn select_in(
-    tx: &mut sqlx::Transaction<'static, Db>,
+    tx: &mut DbTx,
     select: &str,
     tenant_id: &str,
     column: &str,

@@ -135,8 +135,8 @@ fn clicks_insert<'q>(clicks: &'q [&ClickRecord]) -> sqlx::QueryBuilder<'q, Db> {
 /// committed when it returns on both backends, so a batch of clicks costs one round trip
 /// instead of begin, insert and commit. Batches beyond [`CLICKS_PER_INSERT`] are refused rather
 /// than split, so the whole batch is stored or none of it.
-async fn insert_clicks_autocommit(
-    pool: &sqlx::Pool<Db>,
+async fn insert_clicks_autocommit<'e>(
+    executor: impl sqlx::Executor<'e, Database = Db>,
     clicks: &[&ClickRecord],
 ) -> Result<()> {
     if clicks.len() > CLICKS_PER_INSERT {
@@ -148,7 +148,7 @@ async fn insert_clicks_autocommit(
     if clicks.is_empty() {
         return Ok(());
     }
-    clicks_insert(clicks).build().execute(pool).await.map_err(map_error)?;
+    clicks_insert(clicks).build().execute(executor).await.map_err(map_error)?;
     Ok(())
 }
 
