@@ -45,3 +45,18 @@ fn parse_uuid(text: &str) -> uuid::Uuid {
 fn parse_json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
 }
+
+/// How a list of statements goes to the database (`READS` and `WRITES` of each backend).
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Batching {
+    /// All in one request, separated by `;` (SQLite runs a request's statements one after
+    /// another, each with its own values).
+    OneRequest,
+    /// All as one statement, each a data-modifying `WITH` part of the next (PostgreSQL: its
+    /// extended protocol takes one statement per request, and this makes one of many writes).
+    /// Foreign keys are checked at the end of the statement, so children may come with their
+    /// parents; a batch's rows stay far below the 65,535 values of one statement.
+    OneStatement,
+    /// One request each, in order.
+    EachAlone,
+}

@@ -84,9 +84,10 @@ const FOR_UPDATE: &str = " FOR UPDATE";
 /// Job claims: concurrent workers skip each other's rows instead of waiting on them.
 const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
-/// Statements per request when a transaction settles: 1 (the extended protocol takes one
-/// statement at a time).
-const STATEMENTS_PER_REQUEST: usize = 1;
+/// The extended protocol takes one statement per request: reads go one by one, writes as one
+/// statement of data-modifying `WITH` parts.
+const READS: Batching = Batching::EachAlone;
+const WRITES: Batching = Batching::OneStatement;
 
 /// A transaction is sqlx's: statements run on its connection.
 type DbTx = sqlx::Transaction<'static, Db>;
@@ -95,6 +96,12 @@ type DbTx = sqlx::Transaction<'static, Db>;
 async fn commit(mut tx: DbTx, settle: Statements) -> Result<()> {
     settle.execute(&mut tx).await?;
     tx.commit().await.map_err(map_error)
+}
+
+/// ` = ANY($1)` of `values`, one array: the statement's text is the same for any number of
+/// values, so it stays prepared (a new text costs a round trip to prepare, and a parse).
+fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) {
+    query.push(" = ANY(").push_bind(values.to_vec()).push(")");
 }
 
 include!("common/mod.rs");

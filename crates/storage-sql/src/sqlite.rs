@@ -242,8 +242,18 @@ const FOR_UPDATE: &str = "";
 /// Job claims: the single writer makes the claiming UPDATE atomic by itself.
 const CLAIM_LOCK: &str = "";
 
-/// Statements per request when a transaction settles: 0, as many as there are (SQLite runs a
-/// request's statements one after another, each with its own values).
-const STATEMENTS_PER_REQUEST: usize = 0;
+/// A batch's reads and a transaction's writes each go as one request of many statements.
+const READS: Batching = Batching::OneRequest;
+const WRITES: Batching = Batching::OneRequest;
+
+/// ` IN ($1, $2, …)` of `values`.
+fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) {
+    query.push(" IN (");
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value.clone());
+    }
+    query.push(")");
+}
 
 include!("common/mod.rs");

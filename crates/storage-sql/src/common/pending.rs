@@ -86,7 +86,7 @@ impl SqlTx {
 
     /// The statements that write what is buffered; what was read is forgotten.
     fn settle_statements(&mut self) -> Statements {
-        let mut statements = Statements::default();
+        let mut statements = Statements::writes();
         if self.pending.is_clear() {
             return statements;
         }
@@ -104,29 +104,58 @@ impl SqlTx {
     }
 }
 
-/// Statements that go to the database together: a transaction's settle, a batch's read-ahead.
-/// Where the backend runs several statements with their values in one request
-/// (`STATEMENTS_PER_REQUEST` is 0: SQLite), they go together, one round trip for all;
-/// elsewhere (PostgreSQL) one request each, in order.
-#[derive(Default)]
+use crate::Batching;
+
+/// Statements that go to the database together: a transaction's settle (`writes`), a batch's
+/// read-ahead (`reads`), batched as the backend allows (`Batching`), so that a few round trips
+/// serve many statements.
 struct Statements {
     requests: Vec<sqlx::QueryBuilder<'static, Db>>,
+    batching: Batching,
+    parts: usize,
 }
 
 impl Statements {
+    fn reads() -> Self {
+        Statements { requests: Vec::new(), batching: READS, parts: 0 }
+    }
+
+    fn writes() -> Self {
+        Statements { requests: Vec::new(), batching: WRITES, parts: 0 }
+    }
+
     /// Starts the next statement with `sql`, to be continued by the caller.
     fn next(&mut self, sql: &str) -> &mut sqlx::QueryBuilder<'static, Db> {
-        match self.requests.last_mut() {
-            Some(request) if STATEMENTS_PER_REQUEST == 0 => {
+        let part = self.parts;
+        self.parts += 1;
+        match (self.batching, self.requests.last_mut()) {
+            (Batching::OneRequest, Some(request)) => {
                 request.push("; ").push(sql);
             }
-            _ => self.requests.push(sqlx::QueryBuilder::new(sql)),
+            (Batching::OneStatement, Some(request)) => {
+                request.push(format!("), s{part} AS (")).push(sql);
+            }
+            (Batching::OneStatement, None) => {
+                self.requests.push(sqlx::QueryBuilder::new("WITH s0 AS ("));
+                self.requests[0].push(sql);
+            }
+            (Batching::OneRequest | Batching::EachAlone, _) => {
+                self.requests.push(sqlx::QueryBuilder::new(sql))
+            }
         }
         self.requests.last_mut().expect("a request was just pushed")
     }
 
+    /// The requests, each ready to build.
+    fn finished(mut self) -> Vec<sqlx::QueryBuilder<'static, Db>> {
+        if let (Batching::OneStatement, Some(request)) = (self.batching, self.requests.last_mut()) {
+            request.push(") SELECT 1");
+        }
+        self.requests
+    }
+
     async fn execute(self, tx: &mut DbTx) -> Result<()> {
-        for mut request in self.requests {
+        for mut request in self.finished() {
             request.build().execute(&mut **tx).await.map_err(map_error)?;
         }
         Ok(())
@@ -135,7 +164,7 @@ impl Statements {
     /// The rows of every statement, in order.
     async fn fetch_all(self, tx: &mut DbTx) -> Result<Vec<DbRow>> {
         let mut rows = Vec::new();
-        for mut request in self.requests {
+        for mut request in self.finished() {
             rows.extend(request.build().fetch_all(&mut **tx).await.map_err(map_error)?);
         }
         Ok(rows)
@@ -242,9 +271,23 @@ impl SqlTx {
 /// `tenant_id` in the statement, SQLite's planner may prefer the tenant's index and scan all of
 /// its clicks.
 fn read_ahead(tenant_id: &str, ids: &[String], read_tenant: bool) -> Statements {
-    let mut statements = Statements::default();
+    let mut statements = Statements::reads();
     let query = statements.next("SELECT 'click' AS part, * FROM clicks WHERE id");
     push_in_list(query, ids);
+    // Settings first, before the offers are locked: on PostgreSQL everything after the lock
+    // waits for, and holds up, other batches of the same offers.
+    let query = statements.next("SELECT 'partner_postbacks' AS part, * FROM partner_postbacks");
+    query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
+    query.push(" AND partner_id IN (SELECT partner_id FROM clicks WHERE id");
+    push_in_list(query, ids);
+    query.push(")");
+    if read_tenant {
+        let query = statements.next("SELECT 'callback' AS part, * FROM callback_settings");
+        query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
+        let query = statements.next("SELECT 'credential' AS part, * FROM postback_credentials");
+        query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
+        query.push(" ORDER BY valid_until IS NOT NULL, created_at DESC");
+    }
     let query = statements.next(
         "SELECT 'offer' AS part, * FROM offers WHERE id IN (SELECT offer_id FROM clicks WHERE id",
     );
@@ -269,29 +312,7 @@ fn read_ahead(tenant_id: &str, ids: &[String], read_tenant: bool) -> Statements 
            ON e.offer_id = m.offer_id AND e.pub_member_id = m.pub_member_id
          WHERE e.counted = TRUE",
     );
-    let query = statements.next("SELECT 'partner_postbacks' AS part, * FROM partner_postbacks");
-    query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
-    query.push(" AND partner_id IN (SELECT partner_id FROM clicks WHERE id");
-    push_in_list(query, ids);
-    query.push(")");
-    if read_tenant {
-        let query = statements.next("SELECT 'callback' AS part, * FROM callback_settings");
-        query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
-        let query = statements.next("SELECT 'credential' AS part, * FROM postback_credentials");
-        query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
-        query.push(" ORDER BY valid_until IS NOT NULL, created_at DESC");
-    }
     statements
-}
-
-/// ` IN ($1, $2, …)` of `values`.
-fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) {
-    query.push(" IN (");
-    let mut list = query.separated(", ");
-    for value in values {
-        list.push_bind(value.clone());
-    }
-    query.push(")");
 }
 
 /// `<select> WHERE <column> IN (<values>)<tail>`, in chunks, keeping the tenant's rows. The ids
