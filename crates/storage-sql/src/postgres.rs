@@ -104,4 +104,50 @@ fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) 
     query.push(" = ANY(").push_bind(values.to_vec()).push(")");
 }
 
+/// ` SELECT * FROM UNNEST($1::text[], …)` of `rows`, one array per column: the statement's text
+/// is the same for any number of rows, so it stays prepared, and binds no more values than
+/// there are columns.
+fn push_rows(
+    insert: &mut sqlx::QueryBuilder<'static, Db>,
+    rows: impl IntoIterator<Item = Vec<crate::Value>>,
+) {
+    use crate::Value;
+    enum Column {
+        Text(Vec<Option<String>>),
+        Int(Vec<Option<i64>>),
+        Bool(Vec<bool>),
+    }
+    let mut columns: Vec<Column> = Vec::new();
+    for row in rows {
+        if columns.is_empty() {
+            columns = row
+                .iter()
+                .map(|value| match value {
+                    Value::Text(_) => Column::Text(Vec::new()),
+                    Value::Int(_) => Column::Int(Vec::new()),
+                    Value::Bool(_) => Column::Bool(Vec::new()),
+                })
+                .collect();
+        }
+        for (column, value) in columns.iter_mut().zip(row) {
+            match (column, value) {
+                (Column::Text(texts), Value::Text(text)) => texts.push(text),
+                (Column::Int(numbers), Value::Int(number)) => numbers.push(number),
+                (Column::Bool(flags), Value::Bool(flag)) => flags.push(flag),
+                _ => unreachable!("a column's values are of one type in every row"),
+            }
+        }
+    }
+    insert.push("SELECT * FROM UNNEST(");
+    let mut list = insert.separated(", ");
+    for column in columns {
+        match column {
+            Column::Text(texts) => list.push_bind(texts).push_unseparated("::text[]"),
+            Column::Int(numbers) => list.push_bind(numbers).push_unseparated("::int8[]"),
+            Column::Bool(flags) => list.push_bind(flags).push_unseparated("::bool[]"),
+        };
+    }
+    insert.push(")");
+}
+
 include!("common/mod.rs");

@@ -256,4 +256,20 @@ fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) 
     query.push(")");
 }
 
+/// ` VALUES (…), (…)` of `rows`, each value bound.
+fn push_rows(
+    insert: &mut sqlx::QueryBuilder<'static, Db>,
+    rows: impl IntoIterator<Item = Vec<crate::Value>>,
+) {
+    insert.push_values(rows, |mut row, values| {
+        for value in values {
+            match value {
+                crate::Value::Text(text) => row.push_bind(text),
+                crate::Value::Int(number) => row.push_bind(number),
+                crate::Value::Bool(flag) => row.push_bind(flag),
+            };
+        }
+    });
+}
+
 include!("common/mod.rs");

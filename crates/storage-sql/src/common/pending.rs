@@ -350,18 +350,23 @@ fn write_conversions(statements: &mut Statements, rows: &[ConversionRecord]) {
             "INSERT INTO conversions (id, tenant_id, offer_id, click_id, partner_id, pub_member_id,
                                       status, rejection_reason, created_at, updated_at) ",
         );
-        insert.push_values(chunk, |mut row, conversion| {
-            row.push_bind(conversion.id.to_string())
-                .push_bind(conversion.tenant_id.to_string())
-                .push_bind(conversion.offer_id.to_string())
-                .push_bind(conversion.click_id.to_string())
-                .push_bind(conversion.partner_id.map(|id| id.to_string()))
-                .push_bind(conversion.pub_member_id.clone())
-                .push_bind(conversion.status.as_str())
-                .push_bind(conversion.rejection_reason.clone())
-                .push_bind(micros(conversion.created_at))
-                .push_bind(micros(conversion.updated_at));
-        });
+        push_rows(
+            insert,
+            chunk.iter().map(|conversion| {
+                vec![
+                    conversion.id.to_string().into(),
+                    conversion.tenant_id.to_string().into(),
+                    conversion.offer_id.to_string().into(),
+                    conversion.click_id.to_string().into(),
+                    conversion.partner_id.map(|id| id.to_string()).into(),
+                    conversion.pub_member_id.clone().into(),
+                    conversion.status.as_str().into(),
+                    conversion.rejection_reason.clone().into(),
+                    micros(conversion.created_at).into(),
+                    micros(conversion.updated_at).into(),
+                ]
+            }),
+        );
     }
 }
 
@@ -373,32 +378,37 @@ fn write_conversion_events(statements: &mut Statements, rows: &[ConversionEventR
                 rejection_reason, counted, revenue, reward, amount, currency, transaction_id, params,
                 completed_at, pending_until, created_at, updated_at) ",
         );
-        insert.push_values(chunk, |mut row, event| {
-            row.push_bind(event.id.to_string())
-                .push_bind(event.tenant_id.to_string())
-                .push_bind(event.conversion_id.to_string())
-                .push_bind(event.offer_id.to_string())
-                .push_bind(event.click_id.to_string())
-                .push_bind(event.partner_id.map(|id| id.to_string()))
-                .push_bind(event.pub_member_id.clone())
-                .push_bind(event.event_id.clone())
-                .push_bind(event.event_name.clone())
-                .push_bind(event.sequence_number.map(i64::from))
-                .push_bind(event.dedup_key.clone())
-                .push_bind(event.status.as_str())
-                .push_bind(event.rejection_reason.clone())
-                .push_bind(event.counted)
-                .push_bind(event.revenue.units())
-                .push_bind(event.reward.units())
-                .push_bind(event.amount.map(|amount| amount.units()))
-                .push_bind(event.currency.clone())
-                .push_bind(event.transaction_id.to_string())
-                .push_bind(serde_json::to_string(&event.params).unwrap_or_else(|_| "{}".into()))
-                .push_bind(micros(event.completed_at))
-                .push_bind(event.pending_until.map(micros))
-                .push_bind(micros(event.created_at))
-                .push_bind(micros(event.updated_at));
-        });
+        push_rows(
+            insert,
+            chunk.iter().map(|event| {
+                vec![
+                    event.id.to_string().into(),
+                    event.tenant_id.to_string().into(),
+                    event.conversion_id.to_string().into(),
+                    event.offer_id.to_string().into(),
+                    event.click_id.to_string().into(),
+                    event.partner_id.map(|id| id.to_string()).into(),
+                    event.pub_member_id.clone().into(),
+                    event.event_id.clone().into(),
+                    event.event_name.clone().into(),
+                    event.sequence_number.map(i64::from).into(),
+                    event.dedup_key.clone().into(),
+                    event.status.as_str().into(),
+                    event.rejection_reason.clone().into(),
+                    event.counted.into(),
+                    event.revenue.units().into(),
+                    event.reward.units().into(),
+                    event.amount.map(|amount| amount.units()).into(),
+                    event.currency.clone().into(),
+                    event.transaction_id.to_string().into(),
+                    serde_json::to_string(&event.params).unwrap_or_else(|_| "{}".into()).into(),
+                    micros(event.completed_at).into(),
+                    event.pending_until.map(micros).into(),
+                    micros(event.created_at).into(),
+                    micros(event.updated_at).into(),
+                ]
+            }),
+        );
     }
 }
 
@@ -410,27 +420,32 @@ fn write_deliveries(statements: &mut Statements, rows: &[DeliveryRecord]) {
                  next_attempt_at, locked_until, lease_owner, first_attempt_at, created_at,
                  updated_at) ",
         );
-        insert.push_values(chunk, |mut row, d| {
-            row.push_bind(d.id.to_string())
-                .push_bind(d.tenant_id.to_string())
-                .push_bind(d.kind.as_str())
-                .push_bind(d.conversion_id.map(|id| id.to_string()))
-                .push_bind(d.conversion_event_id.map(|id| id.to_string()))
-                .push_bind(d.transaction_id.map(|id| id.to_string()))
-                .push_bind(d.url.clone())
-                .push_bind(d.method.clone())
-                .push_bind(serde_json::to_string(&d.headers).unwrap_or_else(|_| "[]".into()))
-                .push_bind(d.body.clone())
-                .push_bind(d.status.as_str())
-                .push_bind(d.failure_reason.clone())
-                .push_bind(i64::from(d.attempt_count))
-                .push_bind(d.next_attempt_at.map(micros))
-                .push_bind(d.locked_until.map(micros))
-                .push_bind(d.lease_owner.clone())
-                .push_bind(d.first_attempt_at.map(micros))
-                .push_bind(micros(d.created_at))
-                .push_bind(micros(d.updated_at));
-        });
+        push_rows(
+            insert,
+            chunk.iter().map(|d| {
+                vec![
+                    d.id.to_string().into(),
+                    d.tenant_id.to_string().into(),
+                    d.kind.as_str().into(),
+                    d.conversion_id.map(|id| id.to_string()).into(),
+                    d.conversion_event_id.map(|id| id.to_string()).into(),
+                    d.transaction_id.map(|id| id.to_string()).into(),
+                    d.url.clone().into(),
+                    d.method.clone().into(),
+                    serde_json::to_string(&d.headers).unwrap_or_else(|_| "[]".into()).into(),
+                    d.body.clone().into(),
+                    d.status.as_str().into(),
+                    d.failure_reason.clone().into(),
+                    i64::from(d.attempt_count).into(),
+                    d.next_attempt_at.map(micros).into(),
+                    d.locked_until.map(micros).into(),
+                    d.lease_owner.clone().into(),
+                    d.first_attempt_at.map(micros).into(),
+                    micros(d.created_at).into(),
+                    micros(d.updated_at).into(),
+                ]
+            }),
+        );
     }
 }
 
@@ -441,18 +456,23 @@ fn write_postback_log(statements: &mut Statements, rows: &[PostbackLogEntry]) {
                                        status, rejection_reason, click_id, conversion_id,
                                        conversion_event_id) ",
         );
-        insert.push_values(chunk, |mut row, entry| {
-            row.push_bind(entry.id.to_string())
-                .push_bind(entry.tenant_id.to_string())
-                .push_bind(micros(entry.received_at))
-                .push_bind(entry.method.clone())
-                .push_bind(serde_json::to_string(&entry.params).unwrap_or_else(|_| "{}".into()))
-                .push_bind(i64::from(entry.http_status))
-                .push_bind(entry.status.clone())
-                .push_bind(entry.rejection_reason.clone())
-                .push_bind(entry.click_id.clone())
-                .push_bind(entry.conversion_id.map(|id| id.to_string()))
-                .push_bind(entry.conversion_event_id.map(|id| id.to_string()));
-        });
+        push_rows(
+            insert,
+            chunk.iter().map(|entry| {
+                vec![
+                    entry.id.to_string().into(),
+                    entry.tenant_id.to_string().into(),
+                    micros(entry.received_at).into(),
+                    entry.method.clone().into(),
+                    serde_json::to_string(&entry.params).unwrap_or_else(|_| "{}".into()).into(),
+                    i64::from(entry.http_status).into(),
+                    entry.status.clone().into(),
+                    entry.rejection_reason.clone().into(),
+                    entry.click_id.clone().into(),
+                    entry.conversion_id.map(|id| id.to_string()).into(),
+                    entry.conversion_event_id.map(|id| id.to_string()).into(),
+                ]
+            }),
+        );
     }
 }

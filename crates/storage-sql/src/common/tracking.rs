@@ -111,23 +111,28 @@ fn counted_condition(tenant_id: Uuid, scope: &CountedScope<'_>) -> (String, Vec<
 const CLICKS_PER_INSERT: usize = 1000;
 
 /// One multi-row INSERT of `clicks` (at most [`CLICKS_PER_INSERT`]).
-fn clicks_insert<'q>(clicks: &'q [&ClickRecord]) -> sqlx::QueryBuilder<'q, Db> {
+fn clicks_insert(clicks: &[&ClickRecord]) -> sqlx::QueryBuilder<'static, Db> {
     let mut insert = sqlx::QueryBuilder::<Db>::new(
         "INSERT INTO clicks (id, tenant_id, offer_id, partner_id, pub_member_id,
                              pub_click_id, pub_params, ip, user_agent, created_at) ",
     );
-    insert.push_values(clicks, |mut row, click| {
-        row.push_bind(click.id.to_string())
-            .push_bind(click.tenant_id.to_string())
-            .push_bind(click.offer_id.to_string())
-            .push_bind(click.partner_id.map(|id| id.to_string()))
-            .push_bind(click.pub_member_id.clone())
-            .push_bind(click.pub_click_id.clone())
-            .push_bind(serde_json::to_string(&click.pub_params).unwrap_or_else(|_| "{}".into()))
-            .push_bind(click.ip.clone())
-            .push_bind(click.user_agent.clone())
-            .push_bind(micros(click.created_at));
-    });
+    push_rows(
+        &mut insert,
+        clicks.iter().map(|click| {
+            vec![
+                click.id.to_string().into(),
+                click.tenant_id.to_string().into(),
+                click.offer_id.to_string().into(),
+                click.partner_id.map(|id| id.to_string()).into(),
+                click.pub_member_id.clone().into(),
+                click.pub_click_id.clone().into(),
+                serde_json::to_string(&click.pub_params).unwrap_or_else(|_| "{}".into()).into(),
+                click.ip.clone().into(),
+                click.user_agent.clone().into(),
+                micros(click.created_at).into(),
+            ]
+        }),
+    );
     insert
 }
 
