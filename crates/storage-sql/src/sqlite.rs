@@ -273,3 +273,45 @@ fn push_rows(
 }
 
 include!("common/mod.rs");
+
+#[cfg(test)]
+mod tests {
+    use gokart_domain::tenant::TenantKind;
+    use gokart_storage::{Store, TenantRecord};
+
+    use super::SqliteStore;
+
+    fn tenant(slug: &str) -> TenantRecord {
+        TenantRecord {
+            id: uuid::Uuid::now_v7(),
+            slug: slug.to_owned(),
+            kind: TenantKind::Advertiser,
+            name: slug.to_owned(),
+            currency: "USD".to_owned(),
+            callback_signing_secret: "whsec_test".to_owned(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    /// A write dropped open leaves nothing behind, and does not hold up the next write.
+    #[tokio::test]
+    async fn a_write_dropped_open_is_rolled_back_by_the_next() {
+        let dir = std::env::temp_dir().join(format!("gokart-lease-{}", uuid::Uuid::now_v7()));
+        let store = SqliteStore::connect(&format!("sqlite://{}/db", dir.display())).await.unwrap();
+        store.migrate().await.unwrap();
+
+        let mut abandoned = store.write().await.unwrap();
+        abandoned.insert_tenant(&tenant("abandoned")).await.unwrap();
+        drop(abandoned);
+        let mut kept = store.write().await.unwrap();
+        kept.insert_tenant(&tenant("kept")).await.unwrap();
+        kept.commit().await.unwrap();
+
+        let mut read = store.read().await.unwrap();
+        assert!(read.tenant_by_slug("abandoned").await.unwrap().is_none());
+        assert!(read.tenant_by_slug("kept").await.unwrap().is_some());
+        drop(read);
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
