@@ -67,8 +67,6 @@ impl SqliteStore {
                     .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))?;
             }
         }
-        // No ping before each use: it costs the hot paths a round trip to the connection's
-        // thread per transaction, and a broken connection fails its transaction anyway.
         let connection =
             options.clone().pragma("wal_autocheckpoint", "0").connect().await.map_err(map_error)?;
         let writer = Arc::new(tokio::sync::Mutex::new(Writer { connection, open: false }));
@@ -77,6 +75,8 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(map_error)?;
+        // No ping before each use: it costs a round trip to the connection's thread per
+        // transaction, and a broken connection fails its transaction anyway.
         let readers = SqlitePoolOptions::new()
             .max_connections(8)
             .test_before_acquire(false)
@@ -181,7 +181,8 @@ impl SqliteStore {
 struct Writer {
     connection: SqliteConnection,
     /// A transaction was begun and not ended: its `SqlTx` was dropped (the caller gave up or
-    /// failed), or its commit failed. The next lease rolls it back first.
+    /// failed), or its commit failed. The next lease rolls it back first; until then it holds
+    /// only the write lock, which every write takes through this lease anyway.
     open: bool,
 }
 

@@ -172,13 +172,13 @@ impl Statements {
 }
 
 impl SqlTx {
-    /// Reads the clicks, locks their offers, then reads the clicks' conversions and events,
-    /// their members' counted events, their partners' postback settings and the tenant's
-    /// callback settings and postback credentials, for the postback path to find in memory. The statements go in the
-    /// order PostgreSQL needs (offers locked, in id order, before anything a decision depends
-    /// on is read, so another batch's decisions on them are committed and visible); SQLite,
-    /// whose single writer makes the locks moot, gets them as one request (`Statements`). Each
-    /// row says which statement it came from.
+    /// Reads the clicks, their partners' postback settings and the tenant's callback settings
+    /// and postback credentials, locks the clicks' offers, then reads the clicks' conversions
+    /// and events and their members' counted events, for the postback path to find in memory.
+    /// The statements go in the order PostgreSQL needs (offers locked, in id order, before
+    /// anything a decision depends on is read, so another batch's decisions on them are
+    /// committed and visible); SQLite, whose single writer makes the locks moot, gets them as
+    /// one request (`Statements`). Each row says which statement it came from.
     async fn prefetch(&mut self, tenant_id: Uuid, click_ids: &[Uuid]) -> Result<()> {
         let tenant = tenant_id.to_string();
         let ids: Vec<String> = click_ids.iter().map(Uuid::to_string).collect();
