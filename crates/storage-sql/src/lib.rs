@@ -55,7 +55,8 @@ pub(crate) enum Batching {
     /// All as one statement, each a data-modifying `WITH` part of the next (PostgreSQL: its
     /// extended protocol takes one statement per request, and this makes one of many writes).
     /// Foreign keys are checked at the end of the statement, so children may come with their
-    /// parents; a batch's rows stay far below the 65,535 values of one statement.
+    /// parents; with one array per column (`push_rows`), the statement binds a few dozen values
+    /// whatever the number of rows.
     OneStatement,
     /// One request each, in order.
     EachAlone,

@@ -134,6 +134,7 @@ fn push_rows(
                 (Column::Text(texts), Value::Text(text)) => texts.push(text),
                 (Column::Int(numbers), Value::Int(number)) => numbers.push(number),
                 (Column::Bool(flags), Value::Bool(flag)) => flags.push(flag),
+                // Each place in a writer's row is one Rust expression, so one type.
                 _ => unreachable!("a column's values are of one type in every row"),
             }
         }
