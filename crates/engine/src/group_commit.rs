@@ -204,7 +204,10 @@ impl Engine {
         let mut authentic = Vec::with_capacity(writes.len());
         for write in writes {
             authentic.push(match write {
-                Write::Postback(job) => self.authentic(tx.as_mut(), &job.0, &job.1).await?,
+                Write::Postback(job) => {
+                    let (tenant, postback) = &**job;
+                    self.authentic(tx.as_mut(), tenant, postback).await?
+                }
                 Write::Click(_) => false,
             });
         }

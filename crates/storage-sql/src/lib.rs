@@ -62,7 +62,8 @@ pub(crate) enum Batching {
     EachAlone,
 }
 
-/// One value of a row that a multi-row INSERT writes (`push_rows` of each backend).
+/// One value of a row that a multi-row INSERT writes (`push_rows` of each backend), in the
+/// columns' portable types: ids as text, times as microseconds.
 pub(crate) enum Value {
     Text(Option<String>),
     Int(Option<i64>),
@@ -102,5 +103,29 @@ impl From<Option<i64>> for Value {
 impl From<bool> for Value {
     fn from(flag: bool) -> Self {
         Value::Bool(flag)
+    }
+}
+
+impl From<uuid::Uuid> for Value {
+    fn from(id: uuid::Uuid) -> Self {
+        Value::Text(Some(id.to_string()))
+    }
+}
+
+impl From<Option<uuid::Uuid>> for Value {
+    fn from(id: Option<uuid::Uuid>) -> Self {
+        Value::Text(id.map(|id| id.to_string()))
+    }
+}
+
+impl From<chrono::DateTime<chrono::Utc>> for Value {
+    fn from(at: chrono::DateTime<chrono::Utc>) -> Self {
+        Value::Int(Some(gokart_domain::time::to_micros(at)))
+    }
+}
+
+impl From<Option<chrono::DateTime<chrono::Utc>>> for Value {
+    fn from(at: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        Value::Int(at.map(gokart_domain::time::to_micros))
     }
 }

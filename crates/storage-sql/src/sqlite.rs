@@ -128,8 +128,7 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let mut writer = self.writer.lock().await;
-        writer.roll_back_if_open().await;
+        let mut writer = self.lease().await;
         crate::MIGRATOR
             .run_direct(&mut writer.connection)
             .await
@@ -142,27 +141,28 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self) -> Result<Box<dyn Tx>> {
-        let mut writer = self.writer.clone().lock_owned().await;
-        writer.roll_back_if_open().await;
-        self.copy_wal_tail(&mut writer).await;
+        let mut writer = self.lease().await;
         sqlx::query("BEGIN").execute(&mut writer.connection).await.map_err(map_error)?;
         writer.open = true;
         Ok(Box::new(SqlTx::new(DbTx::Write(writer))))
     }
 
     async fn insert_clicks(&self, clicks: &[&gokart_storage::ClickRecord]) -> Result<()> {
-        let mut writer = self.writer.lock().await;
-        writer.roll_back_if_open().await;
-        self.copy_wal_tail(&mut writer).await;
+        let mut writer = self.lease().await;
         insert_clicks_autocommit(&mut writer.connection, clicks).await
     }
 }
 
 impl SqliteStore {
-    /// When the checkpointer asks for it (`restart_wal`): it has copied most of the WAL, and
-    /// copying the rest here, with no write transaction open, lets the next write start the WAL
-    /// over.
-    async fn copy_wal_tail(&self, writer: &mut Writer) {
+    /// The writer connection, once it is free, with no transaction open. When the checkpointer
+    /// asks for it (`restart_wal`), the connection first copies the rest of the WAL (the
+    /// checkpointer has copied most of it), so that the next write starts the WAL over.
+    async fn lease(&self) -> tokio::sync::OwnedMutexGuard<Writer> {
+        let mut writer = self.writer.clone().lock_owned().await;
+        if std::mem::take(&mut writer.open) {
+            // An error means SQLite ended the transaction itself; nothing is left to undo.
+            let _ = sqlx::query("ROLLBACK").execute(&mut writer.connection).await;
+        }
         if self.restart_wal.swap(false, Ordering::Relaxed) {
             let tail =
                 sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut writer.connection);
@@ -170,6 +170,7 @@ impl SqliteStore {
                 tracing::warn!(%error, "WAL checkpoint before a write failed");
             }
         }
+        writer
     }
 }
 
@@ -181,18 +182,9 @@ impl SqliteStore {
 struct Writer {
     connection: SqliteConnection,
     /// A transaction was begun and not ended: its `SqlTx` was dropped (the caller gave up or
-    /// failed), or its commit failed. The next lease rolls it back first; until then it holds
+    /// failed), or its commit failed. The next `lease` rolls it back first; until then it holds
     /// only the write lock, which every write takes through this lease anyway.
     open: bool,
-}
-
-impl Writer {
-    async fn roll_back_if_open(&mut self) {
-        if std::mem::take(&mut self.open) {
-            // An error means SQLite ended the transaction itself; nothing is left to undo.
-            let _ = sqlx::query("ROLLBACK").execute(&mut self.connection).await;
-        }
-    }
 }
 
 /// An open transaction: a read on a pooled connection (sqlx's `Transaction`), or a write on the

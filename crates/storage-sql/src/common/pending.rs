@@ -104,7 +104,7 @@ impl SqlTx {
     }
 }
 
-use crate::Batching;
+use crate::{Batching, Value};
 
 /// Statements that go to the database together: a transaction's settle (`writes`), a batch's
 /// read-ahead (`reads`), batched as the backend allows (`Batching`), so that a few round trips
@@ -184,12 +184,13 @@ impl SqlTx {
         let ids: Vec<String> = click_ids.iter().map(Uuid::to_string).collect();
         let (mut counted, mut pairs, mut partners) = (Vec::new(), HashSet::new(), HashSet::new());
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let read_tenant = !self.pending.callback_settings.contains_key(&tenant_id);
+            let read_callback = !self.pending.callback_settings.contains_key(&tenant_id);
+            let read_credentials = !self.pending.credentials.contains_key(&tenant_id);
             for id in chunk {
                 self.pending.conversion_of_click.insert((tenant_id, parse_uuid(id)), None);
             }
-            let mut credentials = read_tenant.then(Vec::new);
-            let statements = read_ahead(&tenant, chunk, read_tenant);
+            let mut credentials = Vec::new();
+            let statements = read_ahead(&tenant, chunk, read_callback, read_credentials);
             for row in statements.fetch_all(&mut self.tx).await? {
                 if col::<String>(&row, "tenant_id")? != tenant {
                     continue;
@@ -226,9 +227,7 @@ impl SqlTx {
                         self.pending.partner_postbacks.entry(key).or_insert(Some(settings));
                     }
                     "credential" => {
-                        if let Some(credentials) = credentials.as_mut() {
-                            credentials.push(credential_from_row(&row)?);
-                        }
+                        credentials.push(credential_from_row(&row)?);
                     }
                     _ => {
                         let settings = callback_settings_from_row(&row)?;
@@ -238,9 +237,9 @@ impl SqlTx {
             }
             // What was asked and not found does not exist: known now, not asked again.
             self.pending.callback_settings.entry(tenant_id).or_insert(None);
-            if let Some(credentials) = credentials {
+            if read_credentials {
                 // All of them, expired ones too: `postback_credentials` keeps the valid ones.
-                self.pending.credentials.entry(tenant_id).or_insert(credentials);
+                self.pending.credentials.insert(tenant_id, credentials);
             }
         }
         for partner_id in partners {
@@ -266,11 +265,17 @@ impl SqlTx {
 }
 
 /// The read-ahead of `prefetch` for some click ids (`ids`), each statement tagged with a `part`;
-/// with `read_tenant`, the tenant's callback settings and postback credentials too.
+/// with `read_callback` and `read_credentials`, the tenant's callback settings and postback
+/// credentials too.
 /// Statements select by the unique ids alone and leave the tenant check to the caller: with
 /// `tenant_id` in the statement, SQLite's planner may prefer the tenant's index and scan all of
 /// its clicks.
-fn read_ahead(tenant_id: &str, ids: &[String], read_tenant: bool) -> Statements {
+fn read_ahead(
+    tenant_id: &str,
+    ids: &[String],
+    read_callback: bool,
+    read_credentials: bool,
+) -> Statements {
     let mut statements = Statements::reads();
     let query = statements.next("SELECT 'click' AS part, * FROM clicks WHERE id");
     push_in_list(query, ids);
@@ -281,9 +286,11 @@ fn read_ahead(tenant_id: &str, ids: &[String], read_tenant: bool) -> Statements 
     query.push(" AND partner_id IN (SELECT partner_id FROM clicks WHERE id");
     push_in_list(query, ids);
     query.push(")");
-    if read_tenant {
+    if read_callback {
         let query = statements.next("SELECT 'callback' AS part, * FROM callback_settings");
         query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
+    }
+    if read_credentials {
         let query = statements.next("SELECT 'credential' AS part, * FROM postback_credentials");
         query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
         query.push(" ORDER BY valid_until IS NOT NULL, created_at DESC");
@@ -344,135 +351,119 @@ async fn select_in(
 /// Rows per multi-row INSERT: below both backends' bind limits for the widest table (24 columns).
 const ROWS_PER_INSERT: usize = 500;
 
-fn write_conversions(statements: &mut Statements, rows: &[ConversionRecord]) {
+/// One multi-row INSERT (`sql`: the table and its columns) per chunk of `rows`, each row's
+/// values in column order.
+fn write_rows<T>(
+    statements: &mut Statements,
+    sql: &str,
+    rows: &[T],
+    values: impl Fn(&T) -> Vec<Value>,
+) {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let insert = statements.next(
-            "INSERT INTO conversions (id, tenant_id, offer_id, click_id, partner_id, pub_member_id,
-                                      status, rejection_reason, created_at, updated_at) ",
-        );
-        push_rows(
-            insert,
-            chunk.iter().map(|conversion| {
-                vec![
-                    conversion.id.to_string().into(),
-                    conversion.tenant_id.to_string().into(),
-                    conversion.offer_id.to_string().into(),
-                    conversion.click_id.to_string().into(),
-                    conversion.partner_id.map(|id| id.to_string()).into(),
-                    conversion.pub_member_id.clone().into(),
-                    conversion.status.as_str().into(),
-                    conversion.rejection_reason.clone().into(),
-                    micros(conversion.created_at).into(),
-                    micros(conversion.updated_at).into(),
-                ]
-            }),
-        );
+        push_rows(statements.next(sql), chunk.iter().map(&values));
     }
+}
+
+fn write_conversions(statements: &mut Statements, rows: &[ConversionRecord]) {
+    let sql = "INSERT INTO conversions (id, tenant_id, offer_id, click_id, partner_id,
+                   pub_member_id, status, rejection_reason, created_at, updated_at) ";
+    write_rows(statements, sql, rows, |conversion| {
+        vec![
+            conversion.id.into(),
+            conversion.tenant_id.into(),
+            conversion.offer_id.into(),
+            conversion.click_id.into(),
+            conversion.partner_id.into(),
+            conversion.pub_member_id.clone().into(),
+            conversion.status.as_str().into(),
+            conversion.rejection_reason.clone().into(),
+            conversion.created_at.into(),
+            conversion.updated_at.into(),
+        ]
+    });
 }
 
 fn write_conversion_events(statements: &mut Statements, rows: &[ConversionEventRecord]) {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let insert = statements.next(
-            "INSERT INTO conversion_events (id, tenant_id, conversion_id, offer_id, click_id,
-                partner_id, pub_member_id, event_id, event_name, sequence_number, dedup_key, status,
-                rejection_reason, counted, revenue, reward, amount, currency, transaction_id, params,
-                completed_at, pending_until, created_at, updated_at) ",
-        );
-        push_rows(
-            insert,
-            chunk.iter().map(|event| {
-                vec![
-                    event.id.to_string().into(),
-                    event.tenant_id.to_string().into(),
-                    event.conversion_id.to_string().into(),
-                    event.offer_id.to_string().into(),
-                    event.click_id.to_string().into(),
-                    event.partner_id.map(|id| id.to_string()).into(),
-                    event.pub_member_id.clone().into(),
-                    event.event_id.clone().into(),
-                    event.event_name.clone().into(),
-                    event.sequence_number.map(i64::from).into(),
-                    event.dedup_key.clone().into(),
-                    event.status.as_str().into(),
-                    event.rejection_reason.clone().into(),
-                    event.counted.into(),
-                    event.revenue.units().into(),
-                    event.reward.units().into(),
-                    event.amount.map(|amount| amount.units()).into(),
-                    event.currency.clone().into(),
-                    event.transaction_id.to_string().into(),
-                    serde_json::to_string(&event.params).unwrap_or_else(|_| "{}".into()).into(),
-                    micros(event.completed_at).into(),
-                    event.pending_until.map(micros).into(),
-                    micros(event.created_at).into(),
-                    micros(event.updated_at).into(),
-                ]
-            }),
-        );
-    }
+    let sql = "INSERT INTO conversion_events (id, tenant_id, conversion_id, offer_id, click_id,
+                   partner_id, pub_member_id, event_id, event_name, sequence_number, dedup_key,
+                   status, rejection_reason, counted, revenue, reward, amount, currency,
+                   transaction_id, params, completed_at, pending_until, created_at, updated_at) ";
+    write_rows(statements, sql, rows, |event| {
+        vec![
+            event.id.into(),
+            event.tenant_id.into(),
+            event.conversion_id.into(),
+            event.offer_id.into(),
+            event.click_id.into(),
+            event.partner_id.into(),
+            event.pub_member_id.clone().into(),
+            event.event_id.clone().into(),
+            event.event_name.clone().into(),
+            event.sequence_number.map(i64::from).into(),
+            event.dedup_key.clone().into(),
+            event.status.as_str().into(),
+            event.rejection_reason.clone().into(),
+            event.counted.into(),
+            event.revenue.units().into(),
+            event.reward.units().into(),
+            event.amount.map(|amount| amount.units()).into(),
+            event.currency.clone().into(),
+            event.transaction_id.into(),
+            serde_json::to_string(&event.params).unwrap_or_else(|_| "{}".into()).into(),
+            event.completed_at.into(),
+            event.pending_until.into(),
+            event.created_at.into(),
+            event.updated_at.into(),
+        ]
+    });
 }
 
 fn write_deliveries(statements: &mut Statements, rows: &[DeliveryRecord]) {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let insert = statements.next(
-            "INSERT INTO deliveries (id, tenant_id, kind, conversion_id, conversion_event_id,
-                 transaction_id, url, method, headers, body, status, failure_reason, attempt_count,
-                 next_attempt_at, locked_until, lease_owner, first_attempt_at, created_at,
-                 updated_at) ",
-        );
-        push_rows(
-            insert,
-            chunk.iter().map(|d| {
-                vec![
-                    d.id.to_string().into(),
-                    d.tenant_id.to_string().into(),
-                    d.kind.as_str().into(),
-                    d.conversion_id.map(|id| id.to_string()).into(),
-                    d.conversion_event_id.map(|id| id.to_string()).into(),
-                    d.transaction_id.map(|id| id.to_string()).into(),
-                    d.url.clone().into(),
-                    d.method.clone().into(),
-                    serde_json::to_string(&d.headers).unwrap_or_else(|_| "[]".into()).into(),
-                    d.body.clone().into(),
-                    d.status.as_str().into(),
-                    d.failure_reason.clone().into(),
-                    i64::from(d.attempt_count).into(),
-                    d.next_attempt_at.map(micros).into(),
-                    d.locked_until.map(micros).into(),
-                    d.lease_owner.clone().into(),
-                    d.first_attempt_at.map(micros).into(),
-                    micros(d.created_at).into(),
-                    micros(d.updated_at).into(),
-                ]
-            }),
-        );
-    }
+    let sql = "INSERT INTO deliveries (id, tenant_id, kind, conversion_id, conversion_event_id,
+                   transaction_id, url, method, headers, body, status, failure_reason,
+                   attempt_count, next_attempt_at, locked_until, lease_owner, first_attempt_at,
+                   created_at, updated_at) ";
+    write_rows(statements, sql, rows, |d| {
+        vec![
+            d.id.into(),
+            d.tenant_id.into(),
+            d.kind.as_str().into(),
+            d.conversion_id.into(),
+            d.conversion_event_id.into(),
+            d.transaction_id.into(),
+            d.url.clone().into(),
+            d.method.clone().into(),
+            serde_json::to_string(&d.headers).unwrap_or_else(|_| "[]".into()).into(),
+            d.body.clone().into(),
+            d.status.as_str().into(),
+            d.failure_reason.clone().into(),
+            i64::from(d.attempt_count).into(),
+            d.next_attempt_at.into(),
+            d.locked_until.into(),
+            d.lease_owner.clone().into(),
+            d.first_attempt_at.into(),
+            d.created_at.into(),
+            d.updated_at.into(),
+        ]
+    });
 }
 
 fn write_postback_log(statements: &mut Statements, rows: &[PostbackLogEntry]) {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let insert = statements.next(
-            "INSERT INTO postback_log (id, tenant_id, received_at, method, params, http_status,
-                                       status, rejection_reason, click_id, conversion_id,
-                                       conversion_event_id) ",
-        );
-        push_rows(
-            insert,
-            chunk.iter().map(|entry| {
-                vec![
-                    entry.id.to_string().into(),
-                    entry.tenant_id.to_string().into(),
-                    micros(entry.received_at).into(),
-                    entry.method.clone().into(),
-                    serde_json::to_string(&entry.params).unwrap_or_else(|_| "{}".into()).into(),
-                    i64::from(entry.http_status).into(),
-                    entry.status.clone().into(),
-                    entry.rejection_reason.clone().into(),
-                    entry.click_id.clone().into(),
-                    entry.conversion_id.map(|id| id.to_string()).into(),
-                    entry.conversion_event_id.map(|id| id.to_string()).into(),
-                ]
-            }),
-        );
-    }
+    let sql = "INSERT INTO postback_log (id, tenant_id, received_at, method, params, http_status,
+                   status, rejection_reason, click_id, conversion_id, conversion_event_id) ";
+    write_rows(statements, sql, rows, |entry| {
+        vec![
+            entry.id.into(),
+            entry.tenant_id.into(),
+            entry.received_at.into(),
+            entry.method.clone().into(),
+            serde_json::to_string(&entry.params).unwrap_or_else(|_| "{}".into()).into(),
+            i64::from(entry.http_status).into(),
+            entry.status.clone().into(),
+            entry.rejection_reason.clone().into(),
+            entry.click_id.clone().into(),
+            entry.conversion_id.into(),
+            entry.conversion_event_id.into(),
+        ]
+    });
 }

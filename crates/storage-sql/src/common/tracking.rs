@@ -120,16 +120,16 @@ fn clicks_insert(clicks: &[&ClickRecord]) -> sqlx::QueryBuilder<'static, Db> {
         &mut insert,
         clicks.iter().map(|click| {
             vec![
-                click.id.to_string().into(),
-                click.tenant_id.to_string().into(),
-                click.offer_id.to_string().into(),
-                click.partner_id.map(|id| id.to_string()).into(),
+                click.id.into(),
+                click.tenant_id.into(),
+                click.offer_id.into(),
+                click.partner_id.into(),
                 click.pub_member_id.clone().into(),
                 click.pub_click_id.clone().into(),
                 serde_json::to_string(&click.pub_params).unwrap_or_else(|_| "{}".into()).into(),
                 click.ip.clone().into(),
                 click.user_agent.clone().into(),
-                micros(click.created_at).into(),
+                click.created_at.into(),
             ]
         }),
     );
