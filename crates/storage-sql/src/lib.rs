@@ -60,6 +60,18 @@ pub(crate) enum Batching {
     OneStatement,
     /// One request each, in order.
     EachAlone,
+    /// Each statement prepared once per connection and run for each row of values, on this
+    /// thread, straight on the connection (SQLite's writes: `sqlite::Writer::run`). Binding a
+    /// value costs a function call instead of sqlx's copies and its hand-off to the
+    /// connection's thread, and a statement's text no longer depends on the number of rows.
+    Prepared,
+}
+
+/// A statement with placeholders `?1`, `?2`, … and the rows of values to run it with
+/// (`Batching::Prepared`).
+pub(crate) struct Prepared {
+    sql: String,
+    rows: Vec<Vec<Value>>,
 }
 
 /// One value of a row that a multi-row INSERT writes (`push_rows` of each backend), in the

@@ -67,9 +67,11 @@ impl SqliteStore {
                     .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))?;
             }
         }
-        let connection =
-            options.clone().pragma("wal_autocheckpoint", "0").connect().await.map_err(map_error)?;
-        let writer = Arc::new(tokio::sync::Mutex::new(Writer { connection, open: false }));
+        // Serialized: SQLite's own mutex guards the handle that `direct` shares with sqlx.
+        let writer_options = options.clone().pragma("wal_autocheckpoint", "0").serialized(true);
+        let mut connection = writer_options.connect().await.map_err(map_error)?;
+        let direct = direct_on(&mut connection).await?;
+        let writer = Arc::new(tokio::sync::Mutex::new(Writer { direct, connection, open: false }));
         let checkpoints = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -147,9 +149,17 @@ impl Store for SqliteStore {
         Ok(Box::new(SqlTx::new(DbTx::Write(writer))))
     }
 
+    /// One transaction of its own, begun, written and committed in one call on the writer.
     async fn insert_clicks(&self, clicks: &[&gokart_storage::ClickRecord]) -> Result<()> {
+        if clicks.is_empty() {
+            return Ok(());
+        }
         let mut writer = self.lease().await;
-        insert_clicks_autocommit(&mut writer.connection, clicks).await
+        writer.open = true;
+        let mut statements = Statements::writes();
+        statements.statement(&["BEGIN"], Vec::new());
+        write_clicks(&mut statements, clicks);
+        commit(DbTx::Write(writer), statements).await
     }
 }
 
@@ -180,11 +190,86 @@ impl SqliteStore {
 /// statements (`commit`). Transactions are begun and ended in SQL, not with sqlx's
 /// `Transaction`, for the same reason.
 struct Writer {
+    /// The same connection for rusqlite (`run`); declared first, so that it is dropped (and its
+    /// prepared statements finalized) before `connection` closes the handle.
+    direct: rusqlite::Connection,
     connection: SqliteConnection,
     /// A transaction was begun and not ended: its `SqlTx` was dropped (the caller gave up or
     /// failed), or its commit failed. The next `lease` rolls it back first; until then it holds
     /// only the write lock, which every write takes through this lease anyway.
     open: bool,
+}
+
+impl Writer {
+    /// Runs `work` on this thread, straight on the connection's handle, while sqlx's thread for
+    /// the connection is held off it. Statements go in the same transaction as sqlx's.
+    async fn run<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let _held_off = self.connection.lock_handle().await.map_err(map_error)?;
+        work(&self.direct).map_err(map_direct_error)
+    }
+}
+
+/// A rusqlite connection on `connection`'s handle, for `Writer::run`.
+#[allow(unsafe_code)]
+async fn direct_on(connection: &mut SqliteConnection) -> Result<rusqlite::Connection> {
+    let mut locked = connection.lock_handle().await.map_err(map_error)?;
+    // SAFETY: the handle lives as long as `connection`, and `Writer` drops the wrapper first
+    // (field order). The wrapper does not close the handle, and makes calls on it only in
+    // `Writer::run`, while sqlx's thread is held off it; finalizing its statements on drop is
+    // guarded by the handle's own mutex (the connection is opened serialized).
+    let direct = unsafe { rusqlite::Connection::from_handle(locked.as_raw_handle().as_ptr()) };
+    direct.map_err(map_direct_error)
+}
+
+fn map_direct_error(error: rusqlite::Error) -> gokart_storage::StorageError {
+    use rusqlite::ffi;
+    match &error {
+        rusqlite::Error::SqliteFailure(failure, message)
+            if matches!(
+                failure.extended_code,
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ) =>
+        {
+            gokart_storage::StorageError::Conflict(message.clone().unwrap_or_default())
+        }
+        _ => gokart_storage::StorageError::Unavailable(error.to_string()),
+    }
+}
+
+/// Runs `statements` on the writer, each prepared once per connection (`Batching::Prepared`).
+async fn run_prepared(tx: &mut DbTx, statements: Vec<crate::Prepared>) -> Result<()> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    let DbTx::Write(writer) = tx else {
+        return Err(gokart_storage::StorageError::Unavailable("a write in a read".into()));
+    };
+    writer
+        .run(|connection| {
+            for statement in &statements {
+                let mut prepared = connection.prepare_cached(&statement.sql)?;
+                for row in &statement.rows {
+                    prepared.execute(rusqlite::params_from_iter(row))?;
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
+impl rusqlite::ToSql for crate::Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            crate::Value::Text(Some(text)) => ValueRef::Text(text.as_bytes()),
+            crate::Value::Int(Some(number)) => ValueRef::Integer(*number),
+            crate::Value::Bool(flag) => ValueRef::Integer(i64::from(*flag)),
+            crate::Value::Text(None) | crate::Value::Int(None) => ValueRef::Null,
+        }))
+    }
 }
 
 /// An open transaction: a read on a pooled connection (sqlx's `Transaction`), or a write on the
@@ -218,7 +303,7 @@ impl DerefMut for DbTx {
 /// the same request as the rows, one round trip for both.
 async fn commit(mut tx: DbTx, mut settle: Statements) -> Result<()> {
     if let DbTx::Write(_) = tx {
-        settle.next("COMMIT");
+        settle.statement(&["COMMIT"], Vec::new());
     }
     settle.execute(&mut tx).await?;
     match tx {
@@ -237,16 +322,14 @@ const CLAIM_LOCK: &str = "";
 
 /// A batch's reads and a transaction's writes each go as one request of many statements.
 const READS: Batching = Batching::OneRequest;
-const WRITES: Batching = Batching::OneRequest;
+const WRITES: Batching = Batching::Prepared;
 
-/// ` IN ($1, $2, …)` of `values`.
+/// ` IN (SELECT value FROM json_each($1))`: the list as one JSON array, so that the statement's
+/// text is the same whatever the number of values, and sqlx prepares it once. With one
+/// placeholder per value every batch size is a new text to parse and plan.
 fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) {
-    query.push(" IN (");
-    let mut list = query.separated(", ");
-    for value in values {
-        list.push_bind(value.clone());
-    }
-    query.push(")");
+    let list = serde_json::to_string(values).unwrap_or_else(|_| "[]".into());
+    query.push(" IN (SELECT value FROM json_each(").push_bind(list).push("))");
 }
 
 /// ` VALUES (…), (…)` of `rows`, each value bound.

@@ -96,23 +96,31 @@ impl SqlTx {
         write_deliveries(&mut statements, &pending.deliveries);
         write_postback_log(&mut statements, &pending.log);
         for ((tenant_id, offer_id), units) in pending.spent {
-            let update = statements.next("UPDATE offers SET spent = spent + ");
-            update.push_bind(units).push(" WHERE tenant_id = ").push_bind(tenant_id.to_string());
-            update.push(" AND id = ").push_bind(offer_id.to_string());
+            statements.statement(
+                &["UPDATE offers SET spent = spent + ", " WHERE tenant_id = ", " AND id = "],
+                vec![units.into(), tenant_id.into(), offer_id.into()],
+            );
         }
         statements
     }
 }
 
-use crate::{Batching, Value};
+use crate::{Batching, Prepared, Value};
 
 /// Statements that go to the database together: a transaction's settle (`writes`), a batch's
 /// read-ahead (`reads`), batched as the backend allows (`Batching`), so that a few round trips
 /// serve many statements.
 struct Statements {
-    requests: Vec<sqlx::QueryBuilder<'static, Db>>,
+    requests: Vec<Request>,
     batching: Batching,
     parts: usize,
+}
+
+enum Request {
+    /// Built with its values, for sqlx to send.
+    Built(sqlx::QueryBuilder<'static, Db>),
+    /// Run once per row of values, straight on the connection (`Batching::Prepared`).
+    Prepared(Prepared),
 }
 
 impl Statements {
@@ -129,42 +137,94 @@ impl Statements {
         let part = self.parts;
         self.parts += 1;
         match (self.batching, self.requests.last_mut()) {
-            (Batching::OneRequest, Some(request)) => {
+            (Batching::OneRequest, Some(Request::Built(request))) => {
                 request.push("; ").push(sql);
             }
-            (Batching::OneStatement, Some(request)) => {
+            (Batching::OneStatement, Some(Request::Built(request))) => {
                 request.push(format!("), s{part} AS (")).push(sql);
             }
-            (Batching::OneStatement, None) => {
-                self.requests.push(sqlx::QueryBuilder::new("WITH s0 AS ("));
-                self.requests[0].push(sql);
+            (Batching::OneStatement, _) => {
+                let mut request = sqlx::QueryBuilder::new("WITH s0 AS (");
+                request.push(sql);
+                self.requests.push(Request::Built(request));
             }
-            (Batching::OneRequest | Batching::EachAlone, _) => {
-                self.requests.push(sqlx::QueryBuilder::new(sql))
-            }
+            _ => self.requests.push(Request::Built(sqlx::QueryBuilder::new(sql))),
         }
-        self.requests.last_mut().expect("a request was just pushed")
+        match self.requests.last_mut() {
+            Some(Request::Built(request)) => request,
+            _ => unreachable!("a built request was just pushed"),
+        }
+    }
+
+    /// The statement made of `parts` with `values` between them (`parts[i]` comes before
+    /// `values[i]`; a last part may follow the last value).
+    fn statement(&mut self, parts: &[&str], values: Vec<Value>) {
+        if self.batching == Batching::Prepared {
+            let mut sql = String::new();
+            for (i, part) in parts.iter().enumerate() {
+                sql.push_str(part);
+                if i < values.len() {
+                    sql.push_str(&format!("?{}", i + 1));
+                }
+            }
+            self.requests.push(Request::Prepared(Prepared { sql, rows: vec![values] }));
+            return;
+        }
+        let query = self.next(parts[0]);
+        for (i, value) in values.into_iter().enumerate() {
+            match value {
+                Value::Text(text) => query.push_bind(text),
+                Value::Int(number) => query.push_bind(number),
+                Value::Bool(flag) => query.push_bind(flag),
+            };
+            query.push(parts.get(i + 1).copied().unwrap_or_default());
+        }
+    }
+
+    /// `insert` (`INSERT INTO <table> (<columns>) `) of every row in `rows`.
+    fn insert(&mut self, insert: &str, rows: impl IntoIterator<Item = Vec<Value>>) {
+        if self.batching != Batching::Prepared {
+            return push_rows(self.next(insert), rows);
+        }
+        let rows: Vec<Vec<Value>> = rows.into_iter().collect();
+        let width = rows.first().map_or(0, Vec::len);
+        let placeholders: Vec<String> = (1..=width).map(|i| format!("?{i}")).collect();
+        let sql = format!("{insert}VALUES ({})", placeholders.join(", "));
+        self.parts += 1;
+        self.requests.push(Request::Prepared(Prepared { sql, rows }));
     }
 
     /// The requests, each ready to build.
-    fn finished(mut self) -> Vec<sqlx::QueryBuilder<'static, Db>> {
-        if let (Batching::OneStatement, Some(request)) = (self.batching, self.requests.last_mut()) {
+    fn finished(mut self) -> Vec<Request> {
+        if let (Batching::OneStatement, Some(Request::Built(request))) =
+            (self.batching, self.requests.last_mut())
+        {
             request.push(") SELECT 1");
         }
         self.requests
     }
 
     async fn execute(self, tx: &mut DbTx) -> Result<()> {
-        for mut request in self.finished() {
-            request.build().execute(&mut **tx).await.map_err(map_error)?;
+        let mut prepared = Vec::new();
+        for request in self.finished() {
+            match request {
+                Request::Prepared(statement) => prepared.push(statement),
+                Request::Built(mut request) => {
+                    run_prepared(tx, std::mem::take(&mut prepared)).await?;
+                    request.build().execute(&mut **tx).await.map_err(map_error)?;
+                }
+            }
         }
-        Ok(())
+        run_prepared(tx, prepared).await
     }
 
     /// The rows of every statement, in order.
     async fn fetch_all(self, tx: &mut DbTx) -> Result<Vec<DbRow>> {
         let mut rows = Vec::new();
-        for mut request in self.finished() {
+        for request in self.finished() {
+            let Request::Built(mut request) = request else {
+                return Err(StorageError::Unavailable("prepared writes return no rows".into()));
+            };
             rows.extend(request.build().fetch_all(&mut **tx).await.map_err(map_error)?);
         }
         Ok(rows)
@@ -360,7 +420,7 @@ fn write_rows<T>(
     values: impl Fn(&T) -> Vec<Value>,
 ) {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        push_rows(statements.next(sql), chunk.iter().map(&values));
+        statements.insert(sql, chunk.iter().map(&values));
     }
 }
 

@@ -106,55 +106,26 @@ fn counted_condition(tenant_id: Uuid, scope: &CountedScope<'_>) -> (String, Vec<
 }
 
 
-/// 10 values per click: well under both backends' bind limits (SQLite 32766, PostgreSQL 65535)
-/// for the batch sizes the engine uses, and chunked for any caller that goes past.
-const CLICKS_PER_INSERT: usize = 1000;
+const CLICK_INSERT: &str = "INSERT INTO clicks (id, tenant_id, offer_id, partner_id, pub_member_id,
+                   pub_click_id, pub_params, ip, user_agent, created_at) ";
 
-/// One multi-row INSERT of `clicks` (at most [`CLICKS_PER_INSERT`]).
-fn clicks_insert(clicks: &[&ClickRecord]) -> sqlx::QueryBuilder<'static, Db> {
-    let mut insert = sqlx::QueryBuilder::<Db>::new(
-        "INSERT INTO clicks (id, tenant_id, offer_id, partner_id, pub_member_id,
-                             pub_click_id, pub_params, ip, user_agent, created_at) ",
-    );
-    push_rows(
-        &mut insert,
-        clicks.iter().map(|click| {
-            vec![
-                click.id.into(),
-                click.tenant_id.into(),
-                click.offer_id.into(),
-                click.partner_id.into(),
-                click.pub_member_id.clone().into(),
-                click.pub_click_id.clone().into(),
-                serde_json::to_string(&click.pub_params).unwrap_or_else(|_| "{}".into()).into(),
-                click.ip.clone().into(),
-                click.user_agent.clone().into(),
-                click.created_at.into(),
-            ]
-        }),
-    );
-    insert
+fn click_values(click: &ClickRecord) -> Vec<Value> {
+    vec![
+        click.id.into(),
+        click.tenant_id.into(),
+        click.offer_id.into(),
+        click.partner_id.into(),
+        click.pub_member_id.clone().into(),
+        click.pub_click_id.clone().into(),
+        serde_json::to_string(&click.pub_params).unwrap_or_else(|_| "{}".into()).into(),
+        click.ip.clone().into(),
+        click.user_agent.clone().into(),
+        click.created_at.into(),
+    ]
 }
 
-/// Clicks stored by one statement outside any transaction: a single statement is atomic and
-/// committed when it returns on both backends, so a batch of clicks costs one round trip
-/// instead of begin, insert and commit. Batches beyond [`CLICKS_PER_INSERT`] are refused rather
-/// than split, so the whole batch is stored or none of it.
-async fn insert_clicks_autocommit<'e>(
-    executor: impl sqlx::Executor<'e, Database = Db>,
-    clicks: &[&ClickRecord],
-) -> Result<()> {
-    if clicks.len() > CLICKS_PER_INSERT {
-        return Err(StorageError::Unavailable(format!(
-            "{} clicks in one statement; at most {CLICKS_PER_INSERT}",
-            clicks.len()
-        )));
-    }
-    if clicks.is_empty() {
-        return Ok(());
-    }
-    clicks_insert(clicks).build().execute(executor).await.map_err(map_error)?;
-    Ok(())
+fn write_clicks(statements: &mut Statements, clicks: &[&ClickRecord]) {
+    write_rows(statements, CLICK_INSERT, clicks, |click| click_values(click));
 }
 
 /// A conversions query: the tenant, the range, then the filters' values.
@@ -174,10 +145,9 @@ fn conversion_query<'q>(
 #[async_trait]
 impl TrackingTx for SqlTx {
     async fn insert_clicks(&mut self, clicks: &[&ClickRecord]) -> Result<()> {
-        for chunk in clicks.chunks(CLICKS_PER_INSERT) {
-            clicks_insert(chunk).build().execute(&mut *self.tx).await.map_err(map_error)?;
-        }
-        Ok(())
+        let mut statements = Statements::writes();
+        write_clicks(&mut statements, clicks);
+        statements.execute(&mut self.tx).await
     }
 
     async fn click(&mut self, tenant_id: Uuid, id: Uuid) -> Result<Option<ClickRecord>> {
