@@ -37,6 +37,22 @@ fn map_error(error: sqlx::Error) -> StorageError {
     }
 }
 
+/// rusqlite's errors (the SQLite writer's `Batching::Prepared` statements) as sqlx's are mapped.
+fn map_direct_error(error: rusqlite::Error) -> StorageError {
+    use rusqlite::ffi;
+    match &error {
+        rusqlite::Error::SqliteFailure(failure, message)
+            if matches!(
+                failure.extended_code,
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ) =>
+        {
+            StorageError::Conflict(message.clone().unwrap_or_default())
+        }
+        _ => StorageError::Unavailable(error.to_string()),
+    }
+}
+
 fn parse_uuid(text: &str) -> uuid::Uuid {
     // Ids are written by gokart itself; a malformed one would be a corrupted row.
     uuid::Uuid::parse_str(text).unwrap_or_default()
@@ -49,9 +65,6 @@ fn parse_json(text: &str) -> serde_json::Value {
 /// How a list of statements goes to the database (`READS` and `WRITES` of each backend).
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum Batching {
-    /// All in one request, separated by `;` (SQLite runs a request's statements one after
-    /// another, each with its own values).
-    OneRequest,
     /// All as one statement, each a data-modifying `WITH` part of the next (PostgreSQL: its
     /// extended protocol takes one statement per request, and this makes one of many writes).
     /// Foreign keys are checked at the end of the statement, so children may come with their
@@ -61,9 +74,10 @@ pub(crate) enum Batching {
     /// One request each, in order.
     EachAlone,
     /// Each statement prepared once per connection and run for each row of values, on this
-    /// thread, straight on the connection (SQLite's writes: `sqlite::Writer::run`). Binding a
-    /// value costs a function call instead of sqlx's copies and its hand-off to the
-    /// connection's thread, and a statement's text no longer depends on the number of rows.
+    /// thread, straight on the connection (SQLite's writer: `sqlite::Writer::run`, one hand-off
+    /// for all). Binding a value costs a function call instead of sqlx's copies, rows are read
+    /// without sqlx's, and a statement's text no longer depends on the number of rows, so it is
+    /// parsed once.
     Prepared,
 }
 
@@ -80,6 +94,9 @@ pub(crate) enum Value {
     Text(Option<String>),
     Int(Option<i64>),
     Bool(bool),
+    /// The right-hand side of an `IN`, written by the backend's `push_in_list`; only in
+    /// `Statements::statement`, never in a row.
+    List(Vec<String>),
 }
 
 impl From<String> for Value {

@@ -10,6 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use crate::map_error;
 
 type Db = sqlx::Postgres;
+type DbRow = sqlx::postgres::PgRow;
 
 pub struct PostgresStore {
     pool: sqlx::PgPool,
@@ -106,19 +107,26 @@ async fn commit(mut tx: DbTx, settle: Statements) -> Result<()> {
     tx.commit().await.map_err(map_error)
 }
 
-/// PostgreSQL's writes are never `Batching::Prepared`.
-async fn run_prepared(_tx: &mut DbTx, statements: Vec<crate::Prepared>) -> Result<()> {
+/// PostgreSQL's statements are never `Batching::Prepared`.
+async fn run_prepared(tx: &mut DbTx, statements: Vec<crate::Prepared>) -> Result<()> {
+    query_prepared::<()>(tx, statements).await.map(drop)
+}
+
+async fn query_prepared<T>(_tx: &mut DbTx, statements: Vec<crate::Prepared>) -> Result<Vec<T>> {
     match statements.is_empty() {
-        true => Ok(()),
-        false => Err(StorageError::Unavailable("prepared writes are SQLite's".into())),
+        true => Ok(Vec::new()),
+        false => Err(StorageError::Unavailable("prepared statements are SQLite's".into())),
     }
 }
 
 /// ` = ANY($1)` of `values`, one array: the statement's text is the same for any number of
 /// values, so it stays prepared (a new text costs a round trip to prepare, and a parse).
 fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) {
-    query.push(" = ANY(").push_bind(values.to_vec()).push(")");
+    query.push(IN_LIST.0).push_bind(values.to_vec()).push(IN_LIST.1);
 }
+
+/// What `push_in_list` writes around its one value.
+const IN_LIST: (&str, &str) = (" = ANY(", ")");
 
 /// ` SELECT * FROM UNNEST($1::text[], …)` of `rows`, one array per column: the statement's text
 /// is the same for any number of rows, so it stays prepared, and binds no more values than
@@ -142,6 +150,7 @@ fn push_rows(
                     Value::Text(_) => Column::Text(Vec::new()),
                     Value::Int(_) => Column::Int(Vec::new()),
                     Value::Bool(_) => Column::Bool(Vec::new()),
+                    Value::List(_) => unreachable!("a list is never a row's value"),
                 })
                 .collect();
         }

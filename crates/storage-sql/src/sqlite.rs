@@ -25,6 +25,7 @@ use sqlx::{
 use crate::map_error;
 
 type Db = sqlx::Sqlite;
+type DbRow = sqlx::sqlite::SqliteRow;
 
 pub struct SqliteStore {
     writer: Arc<tokio::sync::Mutex<Writer>>,
@@ -203,12 +204,9 @@ struct Writer {
 impl Writer {
     /// Runs `work` on this thread, straight on the connection's handle, while sqlx's thread for
     /// the connection is held off it. Statements go in the same transaction as sqlx's.
-    async fn run<T>(
-        &mut self,
-        work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
-    ) -> Result<T> {
+    async fn run<T>(&mut self, work: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
         let _held_off = self.connection.lock_handle().await.map_err(map_error)?;
-        work(&self.direct).map_err(map_direct_error)
+        work(&self.direct)
     }
 }
 
@@ -221,43 +219,52 @@ async fn direct_on(connection: &mut SqliteConnection) -> Result<rusqlite::Connec
     // `Writer::run`, while sqlx's thread is held off it; finalizing its statements on drop is
     // guarded by the handle's own mutex (the connection is opened serialized).
     let direct = unsafe { rusqlite::Connection::from_handle(locked.as_raw_handle().as_ptr()) };
-    direct.map_err(map_direct_error)
-}
-
-fn map_direct_error(error: rusqlite::Error) -> gokart_storage::StorageError {
-    use rusqlite::ffi;
-    match &error {
-        rusqlite::Error::SqliteFailure(failure, message)
-            if matches!(
-                failure.extended_code,
-                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-            ) =>
-        {
-            gokart_storage::StorageError::Conflict(message.clone().unwrap_or_default())
-        }
-        _ => gokart_storage::StorageError::Unavailable(error.to_string()),
-    }
+    direct.map_err(crate::map_direct_error)
 }
 
 /// Runs `statements` on the writer, each prepared once per connection (`Batching::Prepared`).
 async fn run_prepared(tx: &mut DbTx, statements: Vec<crate::Prepared>) -> Result<()> {
+    let _: Vec<Ignored> = query_prepared(tx, statements).await?;
+    Ok(())
+}
+
+/// The rows of `statements` run on the writer (`Batching::Prepared`), each as a `T`.
+async fn query_prepared<T: FromRow>(
+    tx: &mut DbTx,
+    statements: Vec<crate::Prepared>,
+) -> Result<Vec<T>> {
     if statements.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let DbTx::Write(writer) = tx else {
-        return Err(gokart_storage::StorageError::Unavailable("a write in a read".into()));
+        return Err(gokart_storage::StorageError::Unavailable("a batch on a reader".into()));
     };
     writer
         .run(|connection| {
+            let direct = crate::map_direct_error;
+            let mut found = Vec::new();
             for statement in &statements {
-                let mut prepared = connection.prepare_cached(&statement.sql)?;
-                for row in &statement.rows {
-                    prepared.execute(rusqlite::params_from_iter(row))?;
+                let mut prepared = connection.prepare_cached(&statement.sql).map_err(direct)?;
+                for values in &statement.rows {
+                    let mut rows =
+                        prepared.query(rusqlite::params_from_iter(values)).map_err(direct)?;
+                    while let Some(row) = rows.next().map_err(direct)? {
+                        found.push(T::from_row(row)?);
+                    }
                 }
             }
-            Ok(())
+            Ok(found)
         })
         .await
+}
+
+/// The rows of writes: none.
+struct Ignored;
+
+impl FromRow for Ignored {
+    fn from_row(_row: &impl RowLike) -> Result<Self> {
+        Ok(Ignored)
+    }
 }
 
 impl rusqlite::ToSql for crate::Value {
@@ -268,6 +275,7 @@ impl rusqlite::ToSql for crate::Value {
             crate::Value::Int(Some(number)) => ValueRef::Integer(*number),
             crate::Value::Bool(flag) => ValueRef::Integer(i64::from(*flag)),
             crate::Value::Text(None) | crate::Value::Int(None) => ValueRef::Null,
+            crate::Value::List(list) => return Ok(ToSqlOutput::from(json_list(list))),
         }))
     }
 }
@@ -320,16 +328,22 @@ const FOR_UPDATE: &str = "";
 /// Job claims: the single writer makes the claiming UPDATE atomic by itself.
 const CLAIM_LOCK: &str = "";
 
-/// A batch's reads and a transaction's writes each go as one request of many statements.
-const READS: Batching = Batching::OneRequest;
+/// A batch's reads and a transaction's writes each run straight on the writer, in one call.
+const READS: Batching = Batching::Prepared;
 const WRITES: Batching = Batching::Prepared;
 
 /// ` IN (SELECT value FROM json_each($1))`: the list as one JSON array, so that the statement's
 /// text is the same whatever the number of values, and sqlx prepares it once. With one
 /// placeholder per value every batch size is a new text to parse and plan.
 fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) {
-    let list = serde_json::to_string(values).unwrap_or_else(|_| "[]".into());
-    query.push(" IN (SELECT value FROM json_each(").push_bind(list).push("))");
+    query.push(IN_LIST.0).push_bind(json_list(values)).push(IN_LIST.1);
+}
+
+/// What `push_in_list` writes around its one value.
+const IN_LIST: (&str, &str) = (" IN (SELECT value FROM json_each(", "))");
+
+fn json_list(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
 }
 
 /// ` VALUES (…), (…)` of `rows`, each value bound.
@@ -343,6 +357,7 @@ fn push_rows(
                 crate::Value::Text(text) => row.push_bind(text),
                 crate::Value::Int(number) => row.push_bind(number),
                 crate::Value::Bool(flag) => row.push_bind(flag),
+                crate::Value::List(list) => row.push_bind(json_list(&list)),
             };
         }
     });

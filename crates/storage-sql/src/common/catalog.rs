@@ -1,6 +1,6 @@
 // Back office directory items, offers and their change history.
 
-fn directory_item_from_row(row: &DbRow) -> Result<DirectoryItem> {
+fn directory_item_from_row(row: &impl RowLike) -> Result<DirectoryItem> {
     let kind: String = col(row, "kind")?;
     Ok(DirectoryItem {
         id: parse_uuid(&col::<String>(row, "id")?),
@@ -13,7 +13,7 @@ fn directory_item_from_row(row: &DbRow) -> Result<DirectoryItem> {
     })
 }
 
-fn offer_from_row(row: &DbRow) -> Result<OfferRecord> {
+fn offer_from_row(row: &impl RowLike) -> Result<OfferRecord> {
     use gokart_domain::offer::{Offer, OfferStatus};
     let spec_text: String = col(row, "spec")?;
     let spec = serde_json::from_str(&spec_text)

@@ -1,6 +1,6 @@
 // The delivery queue, attempts, partner postback and callback settings.
 
-fn delivery_from_row(row: &DbRow) -> Result<DeliveryRecord> {
+fn delivery_from_row(row: &impl RowLike) -> Result<DeliveryRecord> {
     let optional_uuid =
         |name: &str| -> Result<Option<Uuid>> { Ok(col::<Option<String>>(row, name)?.map(|id| parse_uuid(&id))) };
     let headers: Vec<(String, String)> =
@@ -30,7 +30,7 @@ fn delivery_from_row(row: &DbRow) -> Result<DeliveryRecord> {
     })
 }
 
-fn attempt_from_row(row: &DbRow) -> Result<DeliveryAttemptRecord> {
+fn attempt_from_row(row: &impl RowLike) -> Result<DeliveryAttemptRecord> {
     Ok(DeliveryAttemptRecord {
         id: parse_uuid(&col::<String>(row, "id")?),
         tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
@@ -332,7 +332,7 @@ impl SqlTx {
     }
 }
 
-fn partner_postbacks_from_row(row: &DbRow) -> Result<PartnerPostbackSettings> {
+fn partner_postbacks_from_row(row: &impl RowLike) -> Result<PartnerPostbackSettings> {
     Ok(PartnerPostbackSettings {
         tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
         partner_id: parse_uuid(&col::<String>(row, "partner_id")?),
@@ -343,7 +343,7 @@ fn partner_postbacks_from_row(row: &DbRow) -> Result<PartnerPostbackSettings> {
     })
 }
 
-fn callback_settings_from_row(row: &DbRow) -> Result<CallbackSettings> {
+fn callback_settings_from_row(row: &impl RowLike) -> Result<CallbackSettings> {
     Ok(CallbackSettings {
         tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
         url: col(row, "url")?,

@@ -1,5 +1,5 @@
 // Shared by both backends: `include!`d into `sqlite.rs` and `postgres.rs`, which define `Db`
-// (the sqlx database), `DbTx` (an open transaction: derefs to the connection) with `commit`,
+// (the sqlx database) and its `DbRow`, `DbTx` (an open transaction: derefs to the connection) with `commit`,
 // and `FOR_UPDATE` (the row-lock clause). Everything here is compiled once per backend, so each
 // query is checked against both.
 
@@ -17,7 +17,6 @@ pub struct SqlTx {
     pending: Pending,
 }
 
-type DbRow = <Db as sqlx::Database>::Row;
 
 fn micros(at: chrono::DateTime<chrono::Utc>) -> i64 {
     gokart_domain::time::to_micros(at)
@@ -27,11 +26,36 @@ fn at(micros: i64) -> chrono::DateTime<chrono::Utc> {
     gokart_domain::time::from_micros(micros)
 }
 
-fn col<T>(row: &DbRow, name: &str) -> Result<T>
-where
-    T: for<'r> sqlx::Decode<'r, Db> + sqlx::Type<Db>,
-{
-    row.try_get(name).map_err(map_error)
+fn col<T: Column>(row: &impl RowLike, name: &str) -> Result<T> {
+    row.column(name)
+}
+
+/// A column's Rust type, read the same from sqlx's rows and rusqlite's.
+trait Column: for<'r> sqlx::Decode<'r, Db> + sqlx::Type<Db> + rusqlite::types::FromSql {}
+
+impl<T> Column for T where T: for<'r> sqlx::Decode<'r, Db> + sqlx::Type<Db> + rusqlite::types::FromSql {}
+
+/// A row as sqlx returns it, or as rusqlite does on the SQLite writer (`Batching::Prepared`):
+/// the `*_from_row` functions read both.
+trait RowLike {
+    fn column<T: Column>(&self, name: &str) -> Result<T>;
+}
+
+impl RowLike for DbRow {
+    fn column<T: Column>(&self, name: &str) -> Result<T> {
+        self.try_get(name).map_err(map_error)
+    }
+}
+
+impl RowLike for rusqlite::Row<'_> {
+    fn column<T: Column>(&self, name: &str) -> Result<T> {
+        self.get(name).map_err(crate::map_direct_error)
+    }
+}
+
+/// What a row of a batch's reads becomes (`Statements::fetch_all`).
+trait FromRow: Sized {
+    fn from_row(row: &impl RowLike) -> Result<Self>;
 }
 
 /// `SELECT COUNT(*) FROM <table> WHERE <condition>`, binding `values` in order.

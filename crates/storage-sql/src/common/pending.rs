@@ -137,9 +137,6 @@ impl Statements {
         let part = self.parts;
         self.parts += 1;
         match (self.batching, self.requests.last_mut()) {
-            (Batching::OneRequest, Some(Request::Built(request))) => {
-                request.push("; ").push(sql);
-            }
             (Batching::OneStatement, Some(Request::Built(request))) => {
                 request.push(format!("), s{part} AS (")).push(sql);
             }
@@ -163,8 +160,12 @@ impl Statements {
             let mut sql = String::new();
             for (i, part) in parts.iter().enumerate() {
                 sql.push_str(part);
-                if i < values.len() {
-                    sql.push_str(&format!("?{}", i + 1));
+                match values.get(i) {
+                    Some(Value::List(_)) => {
+                        sql.push_str(&format!("{}?{}{}", IN_LIST.0, i + 1, IN_LIST.1))
+                    }
+                    Some(_) => sql.push_str(&format!("?{}", i + 1)),
+                    None => {}
                 }
             }
             self.requests.push(Request::Prepared(Prepared { sql, rows: vec![values] }));
@@ -173,10 +174,11 @@ impl Statements {
         let query = self.next(parts[0]);
         for (i, value) in values.into_iter().enumerate() {
             match value {
-                Value::Text(text) => query.push_bind(text),
-                Value::Int(number) => query.push_bind(number),
-                Value::Bool(flag) => query.push_bind(flag),
-            };
+                Value::Text(text) => drop(query.push_bind(text)),
+                Value::Int(number) => drop(query.push_bind(number)),
+                Value::Bool(flag) => drop(query.push_bind(flag)),
+                Value::List(list) => push_in_list(query, &list),
+            }
             query.push(parts.get(i + 1).copied().unwrap_or_default());
         }
     }
@@ -218,16 +220,22 @@ impl Statements {
         run_prepared(tx, prepared).await
     }
 
-    /// The rows of every statement, in order.
-    async fn fetch_all(self, tx: &mut DbTx) -> Result<Vec<DbRow>> {
-        let mut rows = Vec::new();
+    /// The rows of every statement, in order, each as a `T`.
+    async fn fetch_all<T: FromRow + Send>(self, tx: &mut DbTx) -> Result<Vec<T>> {
+        let (mut found, mut prepared) = (Vec::new(), Vec::new());
         for request in self.finished() {
-            let Request::Built(mut request) = request else {
-                return Err(StorageError::Unavailable("prepared writes return no rows".into()));
-            };
-            rows.extend(request.build().fetch_all(&mut **tx).await.map_err(map_error)?);
+            match request {
+                Request::Prepared(statement) => prepared.push(statement),
+                Request::Built(mut request) => {
+                    found.extend(query_prepared(tx, std::mem::take(&mut prepared)).await?);
+                    for row in request.build().fetch_all(&mut **tx).await.map_err(map_error)? {
+                        found.push(T::from_row(&row)?);
+                    }
+                }
+            }
         }
-        Ok(rows)
+        found.extend(query_prepared(tx, prepared).await?);
+        Ok(found)
     }
 }
 
@@ -251,46 +259,37 @@ impl SqlTx {
             }
             let mut credentials = Vec::new();
             let statements = read_ahead(&tenant, chunk, read_callback, read_credentials);
-            for row in statements.fetch_all(&mut self.tx).await? {
-                if col::<String>(&row, "tenant_id")? != tenant {
+            for row in statements.fetch_all::<AheadRow>(&mut self.tx).await? {
+                if row.tenant_id != tenant {
                     continue;
                 }
-                match col::<String>(&row, "part")?.as_str() {
-                    "click" => {
-                        let click = click_from_row(&row)?;
+                match row.ahead {
+                    Ahead::Click(click) => {
                         pairs.insert((click.offer_id, click.pub_member_id.clone()));
                         partners.extend(click.partner_id);
                         self.pending.clicks.insert((tenant_id, click.id), click);
                     }
-                    "offer" => {
-                        self.keep_locked_offer(tenant_id, offer_from_row(&row)?);
+                    Ahead::Offer(offer) => {
+                        self.keep_locked_offer(tenant_id, offer);
                     }
-                    "conversion" => {
-                        let conversion = conversion_from_row(&row)?;
+                    Ahead::Conversion(conversion) => {
                         let key = (tenant_id, conversion.click_id);
                         self.pending.stored_events.insert((tenant_id, conversion.id), Vec::new());
                         self.pending.conversion_of_click.insert(key, Some(conversion));
                     }
-                    "event" => {
-                        let event = conversion_event_from_row(&row)?;
+                    Ahead::Event(event) => {
                         let key = (tenant_id, event.conversion_id);
                         self.pending.stored_events.entry(key).or_default().push(event);
                     }
-                    "counted" => {
-                        let click_id = parse_uuid(&col::<String>(&row, "click_id")?);
-                        let offer_id = parse_uuid(&col::<String>(&row, "offer_id")?);
-                        counted.push((offer_id, col::<String>(&row, "pub_member_id")?, click_id));
+                    Ahead::Counted { offer_id, pub_member_id, click_id } => {
+                        counted.push((offer_id, pub_member_id, click_id));
                     }
-                    "partner_postbacks" => {
-                        let settings = partner_postbacks_from_row(&row)?;
+                    Ahead::PartnerPostbacks(settings) => {
                         let key = (tenant_id, settings.partner_id);
                         self.pending.partner_postbacks.entry(key).or_insert(Some(settings));
                     }
-                    "credential" => {
-                        credentials.push(credential_from_row(&row)?);
-                    }
-                    _ => {
-                        let settings = callback_settings_from_row(&row)?;
+                    Ahead::Credential(credential) => credentials.push(credential),
+                    Ahead::Callback(settings) => {
                         self.pending.callback_settings.insert(tenant_id, Some(settings));
                     }
                 }
@@ -324,6 +323,43 @@ impl SqlTx {
     }
 }
 
+/// A row of the read-ahead (`read_ahead`), by the statement (`part`) it came from.
+struct AheadRow {
+    tenant_id: String,
+    ahead: Ahead,
+}
+
+enum Ahead {
+    Click(ClickRecord),
+    Offer(OfferRecord),
+    Conversion(ConversionRecord),
+    Event(ConversionEventRecord),
+    Counted { offer_id: Uuid, pub_member_id: String, click_id: Uuid },
+    PartnerPostbacks(PartnerPostbackSettings),
+    Credential(PostbackCredential),
+    Callback(CallbackSettings),
+}
+
+impl FromRow for AheadRow {
+    fn from_row(row: &impl RowLike) -> Result<Self> {
+        let ahead = match col::<String>(row, "part")?.as_str() {
+            "click" => Ahead::Click(click_from_row(row)?),
+            "offer" => Ahead::Offer(offer_from_row(row)?),
+            "conversion" => Ahead::Conversion(conversion_from_row(row)?),
+            "event" => Ahead::Event(conversion_event_from_row(row)?),
+            "counted" => Ahead::Counted {
+                offer_id: parse_uuid(&col::<String>(row, "offer_id")?),
+                pub_member_id: col(row, "pub_member_id")?,
+                click_id: parse_uuid(&col::<String>(row, "click_id")?),
+            },
+            "partner_postbacks" => Ahead::PartnerPostbacks(partner_postbacks_from_row(row)?),
+            "credential" => Ahead::Credential(credential_from_row(row)?),
+            _ => Ahead::Callback(callback_settings_from_row(row)?),
+        };
+        Ok(AheadRow { tenant_id: col(row, "tenant_id")?, ahead })
+    }
+}
+
 /// The read-ahead of `prefetch` for some click ids (`ids`), each statement tagged with a `part`;
 /// with `read_callback` and `read_credentials`, the tenant's callback settings and postback
 /// credentials too.
@@ -337,47 +373,61 @@ fn read_ahead(
     read_credentials: bool,
 ) -> Statements {
     let mut statements = Statements::reads();
-    let query = statements.next("SELECT 'click' AS part, * FROM clicks WHERE id");
-    push_in_list(query, ids);
+    let ids = || Value::List(ids.to_vec());
+    let tenant = || Value::from(tenant_id);
+    statements.statement(&["SELECT 'click' AS part, * FROM clicks WHERE id"], vec![ids()]);
     // Settings first, before the offers are locked: on PostgreSQL everything after the lock
     // waits for, and holds up, other batches of the same offers.
-    let query = statements.next("SELECT 'partner_postbacks' AS part, * FROM partner_postbacks");
-    query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
-    query.push(" AND partner_id IN (SELECT partner_id FROM clicks WHERE id");
-    push_in_list(query, ids);
-    query.push(")");
+    statements.statement(
+        &[
+            "SELECT 'partner_postbacks' AS part, * FROM partner_postbacks WHERE tenant_id = ",
+            " AND partner_id IN (SELECT partner_id FROM clicks WHERE id",
+            ")",
+        ],
+        vec![tenant(), ids()],
+    );
     if read_callback {
-        let query = statements.next("SELECT 'callback' AS part, * FROM callback_settings");
-        query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
+        let sql = "SELECT 'callback' AS part, * FROM callback_settings WHERE tenant_id = ";
+        statements.statement(&[sql], vec![tenant()]);
     }
     if read_credentials {
-        let query = statements.next("SELECT 'credential' AS part, * FROM postback_credentials");
-        query.push(" WHERE tenant_id = ").push_bind(tenant_id.to_owned());
-        query.push(" ORDER BY valid_until IS NOT NULL, created_at DESC");
+        statements.statement(
+            &[
+                "SELECT 'credential' AS part, * FROM postback_credentials WHERE tenant_id = ",
+                " ORDER BY valid_until IS NOT NULL, created_at DESC",
+            ],
+            vec![tenant()],
+        );
     }
-    let query = statements.next(
-        "SELECT 'offer' AS part, * FROM offers WHERE id IN (SELECT offer_id FROM clicks WHERE id",
+    statements.statement(
+        &[
+            "SELECT 'offer' AS part, * FROM offers WHERE id IN (SELECT offer_id FROM clicks WHERE id",
+            &format!(") ORDER BY id{FOR_UPDATE}"),
+        ],
+        vec![ids()],
     );
-    push_in_list(query, ids);
-    query.push(") ORDER BY id").push(FOR_UPDATE);
-    let query = statements.next("SELECT 'conversion' AS part, * FROM conversions WHERE click_id");
-    push_in_list(query, ids);
-    let query = statements.next(
-        "SELECT 'event' AS part, * FROM conversion_events WHERE conversion_id IN
-           (SELECT id FROM conversions WHERE click_id",
+    statements.statement(
+        &["SELECT 'conversion' AS part, * FROM conversions WHERE click_id"],
+        vec![ids()],
     );
-    push_in_list(query, ids);
-    query.push(") ORDER BY created_at, id");
+    statements.statement(
+        &[
+            "SELECT 'event' AS part, * FROM conversion_events WHERE conversion_id IN
+               (SELECT id FROM conversions WHERE click_id",
+            ") ORDER BY created_at, id",
+        ],
+        vec![ids()],
+    );
     // Through the (offer_id, pub_member_id) index, once per pair of the clicks.
-    let query = statements.next(
-        "SELECT 'counted' AS part, e.tenant_id, e.offer_id, e.pub_member_id, e.click_id
-         FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
-    );
-    push_in_list(query, ids);
-    query.push(
-        ") AS m JOIN conversion_events AS e
-           ON e.offer_id = m.offer_id AND e.pub_member_id = m.pub_member_id
-         WHERE e.counted = TRUE",
+    statements.statement(
+        &[
+            "SELECT 'counted' AS part, e.tenant_id, e.offer_id, e.pub_member_id, e.click_id
+             FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
+            ") AS m JOIN conversion_events AS e
+               ON e.offer_id = m.offer_id AND e.pub_member_id = m.pub_member_id
+             WHERE e.counted = TRUE",
+        ],
+        vec![ids()],
     );
     statements
 }

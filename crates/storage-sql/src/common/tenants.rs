@@ -1,6 +1,6 @@
 // Tenants, API tokens, postback credentials, users and sessions.
 
-fn tenant_from_row(row: &DbRow) -> Result<TenantRecord> {
+fn tenant_from_row(row: &impl RowLike) -> Result<TenantRecord> {
     let kind: String = col(row, "kind")?;
     Ok(TenantRecord {
         id: parse_uuid(&col::<String>(row, "id")?),
@@ -14,7 +14,7 @@ fn tenant_from_row(row: &DbRow) -> Result<TenantRecord> {
     })
 }
 
-fn credential_from_row(row: &DbRow) -> Result<PostbackCredential> {
+fn credential_from_row(row: &impl RowLike) -> Result<PostbackCredential> {
     Ok(PostbackCredential {
         id: parse_uuid(&col::<String>(row, "id")?),
         tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
@@ -25,7 +25,7 @@ fn credential_from_row(row: &DbRow) -> Result<PostbackCredential> {
     })
 }
 
-fn user_from_row(row: &DbRow) -> Result<UserRecord> {
+fn user_from_row(row: &impl RowLike) -> Result<UserRecord> {
     Ok(UserRecord {
         id: parse_uuid(&col::<String>(row, "id")?),
         tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),

@@ -7,16 +7,16 @@ fn json_map(text: &str) -> serde_json::Map<String, serde_json::Value> {
     }
 }
 
-fn optional_uuid(row: &DbRow, name: &str) -> Result<Option<Uuid>> {
+fn optional_uuid(row: &impl RowLike, name: &str) -> Result<Option<Uuid>> {
     Ok(col::<Option<String>>(row, name)?.map(|id| parse_uuid(&id)))
 }
 
-fn status_of(row: &DbRow) -> Result<ConversionStatus> {
+fn status_of(row: &impl RowLike) -> Result<ConversionStatus> {
     let text: String = col(row, "status")?;
     Ok(ConversionStatus::parse(&text).unwrap_or(ConversionStatus::Pending))
 }
 
-fn click_from_row(row: &DbRow) -> Result<ClickRecord> {
+fn click_from_row(row: &impl RowLike) -> Result<ClickRecord> {
     Ok(ClickRecord {
         id: parse_uuid(&col::<String>(row, "id")?),
         tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
@@ -31,7 +31,7 @@ fn click_from_row(row: &DbRow) -> Result<ClickRecord> {
     })
 }
 
-fn conversion_from_row(row: &DbRow) -> Result<ConversionRecord> {
+fn conversion_from_row(row: &impl RowLike) -> Result<ConversionRecord> {
     Ok(ConversionRecord {
         id: parse_uuid(&col::<String>(row, "id")?),
         tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
@@ -46,7 +46,7 @@ fn conversion_from_row(row: &DbRow) -> Result<ConversionRecord> {
     })
 }
 
-fn conversion_event_from_row(row: &DbRow) -> Result<ConversionEventRecord> {
+fn conversion_event_from_row(row: &impl RowLike) -> Result<ConversionEventRecord> {
     use gokart_domain::Money;
     Ok(ConversionEventRecord {
         id: parse_uuid(&col::<String>(row, "id")?),
@@ -77,7 +77,7 @@ fn conversion_event_from_row(row: &DbRow) -> Result<ConversionEventRecord> {
     })
 }
 
-fn postback_log_from_row(row: &DbRow) -> Result<PostbackLogEntry> {
+fn postback_log_from_row(row: &impl RowLike) -> Result<PostbackLogEntry> {
     Ok(PostbackLogEntry {
         id: parse_uuid(&col::<String>(row, "id")?),
         tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
