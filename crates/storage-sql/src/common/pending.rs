@@ -270,7 +270,7 @@ impl SqlTx {
                         self.pending.clicks.insert((tenant_id, click.id), click);
                     }
                     Ahead::Offer(offer) => {
-                        self.keep_locked_offer(tenant_id, offer);
+                        self.keep_locked_offer(tenant_id, *offer);
                     }
                     Ahead::Conversion(conversion) => {
                         let key = (tenant_id, conversion.click_id);
@@ -331,7 +331,7 @@ struct AheadRow {
 
 enum Ahead {
     Click(ClickRecord),
-    Offer(OfferRecord),
+    Offer(Box<OfferRecord>),
     Conversion(ConversionRecord),
     Event(ConversionEventRecord),
     Counted { offer_id: Uuid, pub_member_id: String, click_id: Uuid },
@@ -344,7 +344,7 @@ impl FromRow for AheadRow {
     fn from_row(row: &impl RowLike) -> Result<Self> {
         let ahead = match col::<String>(row, "part")?.as_str() {
             "click" => Ahead::Click(click_from_row(row)?),
-            "offer" => Ahead::Offer(offer_from_row(row)?),
+            "offer" => Ahead::Offer(Box::new(offer_from_row(row)?)),
             "conversion" => Ahead::Conversion(conversion_from_row(row)?),
             "event" => Ahead::Event(conversion_event_from_row(row)?),
             "counted" => Ahead::Counted {
