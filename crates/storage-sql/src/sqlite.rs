@@ -245,17 +245,35 @@ async fn query_prepared<T: FromRow>(
             let mut found = Vec::new();
             for statement in &statements {
                 let mut prepared = connection.prepare_cached(&statement.sql).map_err(direct)?;
+                let names: Vec<String> =
+                    prepared.column_names().into_iter().map(str::to_owned).collect();
                 for values in &statement.rows {
                     let mut rows =
                         prepared.query(rusqlite::params_from_iter(values)).map_err(direct)?;
                     while let Some(row) = rows.next().map_err(direct)? {
-                        found.push(T::from_row(row)?);
+                        found.push(T::from_row(&DirectRow { row, names: &names })?);
                     }
                 }
             }
             Ok(found)
         })
         .await
+}
+
+/// A rusqlite row with its statement's column names, looked up here: rusqlite's own lookup by
+/// name asks SQLite for every name, each time.
+struct DirectRow<'r, 's> {
+    row: &'r rusqlite::Row<'s>,
+    names: &'r [String],
+}
+
+impl RowLike for DirectRow<'_, '_> {
+    fn column<T: Column>(&self, name: &str) -> Result<T> {
+        let index = self.names.iter().position(|column| column == name).ok_or_else(|| {
+            gokart_storage::StorageError::Unavailable(format!("no column {name}"))
+        })?;
+        self.row.get(index).map_err(crate::map_direct_error)
+    }
 }
 
 /// The rows of writes: none.

@@ -35,7 +35,7 @@ trait Column: for<'r> sqlx::Decode<'r, Db> + sqlx::Type<Db> + rusqlite::types::F
 
 impl<T> Column for T where T: for<'r> sqlx::Decode<'r, Db> + sqlx::Type<Db> + rusqlite::types::FromSql {}
 
-/// A row as sqlx returns it, or as rusqlite does on the SQLite writer (`Batching::Prepared`):
+/// A row as sqlx returns it, or as rusqlite does on the SQLite writer (`sqlite::DirectRow`):
 /// the `*_from_row` functions read both.
 trait RowLike {
     fn column<T: Column>(&self, name: &str) -> Result<T>;
@@ -44,12 +44,6 @@ trait RowLike {
 impl RowLike for DbRow {
     fn column<T: Column>(&self, name: &str) -> Result<T> {
         self.try_get(name).map_err(map_error)
-    }
-}
-
-impl RowLike for rusqlite::Row<'_> {
-    fn column<T: Column>(&self, name: &str) -> Result<T> {
-        self.get(name).map_err(crate::map_direct_error)
     }
 }
 
