@@ -72,7 +72,8 @@ impl SqliteStore {
         let writer_options = options.clone().pragma("wal_autocheckpoint", "0").serialized(true);
         let mut connection = writer_options.connect().await.map_err(map_error)?;
         let direct = direct_on(&mut connection).await?;
-        let writer = Arc::new(tokio::sync::Mutex::new(Writer { direct, connection, open: false }));
+        let standing = Standing::Closed;
+        let writer = Arc::new(tokio::sync::Mutex::new(Writer { direct, connection, standing }));
         let checkpoints = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -131,11 +132,15 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let mut writer = self.lease().await;
+        let mut writer = self.lease().await?;
+        // The migrator begins and commits transactions of its own.
+        sqlx::query("ROLLBACK").execute(&mut writer.connection).await.map_err(map_error)?;
         crate::MIGRATOR
             .run_direct(&mut writer.connection)
             .await
-            .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))
+            .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))?;
+        writer.standing = Standing::Closed;
+        Ok(())
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>> {
@@ -144,44 +149,49 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self) -> Result<Box<dyn Tx>> {
-        let mut writer = self.lease().await;
-        sqlx::query("BEGIN").execute(&mut writer.connection).await.map_err(map_error)?;
-        writer.open = true;
-        Ok(Box::new(SqlTx::new(DbTx::Write(writer))))
+        Ok(Box::new(SqlTx::new(DbTx::Write(self.lease().await?))))
     }
 
-    /// One transaction of its own, begun, written and committed in one call on the writer.
+    /// A transaction of its own, written and committed in one call on the writer.
     async fn insert_clicks(&self, clicks: &[&gokart_storage::ClickRecord]) -> Result<()> {
         if clicks.is_empty() {
             return Ok(());
         }
-        let mut writer = self.lease().await;
-        writer.open = true;
         let mut statements = Statements::writes();
-        statements.statement(&["BEGIN"], Vec::new());
         write_clicks(&mut statements, clicks);
-        commit(DbTx::Write(writer), statements).await
+        commit(DbTx::Write(self.lease().await?), statements).await
     }
 }
 
 impl SqliteStore {
-    /// The writer connection, once it is free, with no transaction open. When the checkpointer
-    /// asks for it (`restart_wal`), the connection first copies the rest of the WAL (the
-    /// checkpointer has copied most of it), so that the next write starts the WAL over.
-    async fn lease(&self) -> tokio::sync::OwnedMutexGuard<Writer> {
+    /// The writer connection, once it is free, in a transaction begun for this write: usually
+    /// the one begun by the last commit (`Standing::Begun`), so a write costs no round trip to
+    /// begin. When the checkpointer asks for it (`restart_wal`), the connection first copies the
+    /// rest of the WAL (the checkpointer has copied most of it), so that this write starts the
+    /// WAL over.
+    async fn lease(&self) -> Result<tokio::sync::OwnedMutexGuard<Writer>> {
         let mut writer = self.writer.clone().lock_owned().await;
-        if std::mem::take(&mut writer.open) {
-            // An error means SQLite ended the transaction itself; nothing is left to undo.
-            let _ = sqlx::query("ROLLBACK").execute(&mut writer.connection).await;
+        let restart_wal = self.restart_wal.swap(false, Ordering::Relaxed);
+        let standing = writer.standing;
+        if standing != Standing::Begun || restart_wal {
+            writer
+                .run(|connection| {
+                    if standing != Standing::Closed {
+                        // An error means SQLite ended the transaction itself: nothing to undo.
+                        let _ = connection.execute_batch("ROLLBACK");
+                    }
+                    if restart_wal {
+                        let tail = "PRAGMA wal_checkpoint(PASSIVE)";
+                        if let Err(error) = connection.query_row(tail, [], |_| Ok(())) {
+                            tracing::warn!(%error, "WAL checkpoint before a write failed");
+                        }
+                    }
+                    connection.execute_batch("BEGIN").map_err(crate::map_direct_error)
+                })
+                .await?;
         }
-        if self.restart_wal.swap(false, Ordering::Relaxed) {
-            let tail =
-                sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut writer.connection);
-            if let Err(error) = tail.await {
-                tracing::warn!(%error, "WAL checkpoint before a write failed");
-            }
-        }
-        writer
+        writer.standing = Standing::Used;
+        Ok(writer)
     }
 }
 
@@ -195,10 +205,22 @@ struct Writer {
     /// prepared statements finalized) before `connection` closes the handle.
     direct: rusqlite::Connection,
     connection: SqliteConnection,
-    /// A transaction was begun and not ended: its `SqlTx` was dropped (the caller gave up or
-    /// failed), or its commit failed. The next `lease` rolls it back first; until then it holds
-    /// only the write lock, which every write takes through this lease anyway.
-    open: bool,
+    standing: Standing,
+}
+
+/// Where the writer's transaction stands between leases.
+#[derive(Clone, Copy, PartialEq)]
+enum Standing {
+    /// No transaction is open.
+    Closed,
+    /// Begun by the last commit for the next write, with nothing run in it: a deferred
+    /// transaction holds no lock and no snapshot until its first statement, so it holds up
+    /// neither readers nor the checkpointer.
+    Begun,
+    /// Lent to a write, or left by one: its `SqlTx` was dropped (the caller gave up or failed),
+    /// or its commit failed. The next `lease` rolls it back first; until then it holds only the
+    /// write lock, which every write takes through this lease anyway.
+    Used,
 }
 
 impl Writer {
@@ -329,13 +351,15 @@ impl DerefMut for DbTx {
 /// the same request as the rows, one round trip for both.
 async fn commit(mut tx: DbTx, mut settle: Statements) -> Result<()> {
     if let DbTx::Write(_) = tx {
+        // And the next write's transaction, in the same call.
         settle.statement(&["COMMIT"], Vec::new());
+        settle.statement(&["BEGIN"], Vec::new());
     }
     settle.execute(&mut tx).await?;
     match tx {
         DbTx::Read(tx) => tx.commit().await.map_err(map_error),
         DbTx::Write(mut writer) => {
-            writer.open = false;
+            writer.standing = Standing::Begun;
             Ok(())
         }
     }
