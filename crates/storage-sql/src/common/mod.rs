@@ -1,7 +1,8 @@
 // Shared by both backends: `include!`d into `sqlite.rs` and `postgres.rs`, which define `Db`
-// (the sqlx database) and its `DbRow`, `DbTx` (an open transaction: derefs to the connection) with `commit`,
-// and `FOR_UPDATE` (the row-lock clause). Everything here is compiled once per backend, so each
-// query is checked against both.
+// (the sqlx database) and its `DbRow`, `DbTx` (an open transaction: derefs to the connection)
+// with `commit`, `FOR_UPDATE` (the row-lock clause), and how statements go out (`READS`,
+// `WRITES`, `push_in_list`, `push_rows`, `run_prepared`, `query_prepared`). Everything here is
+// compiled once per backend, so each query is checked against both.
 
 use gokart_storage::*;
 use sqlx::Row;
@@ -16,7 +17,6 @@ pub struct SqlTx {
     /// Buffered writes and per-transaction reads (`pending.rs`).
     pending: Pending,
 }
-
 
 fn micros(at: chrono::DateTime<chrono::Utc>) -> i64 {
     gokart_domain::time::to_micros(at)
