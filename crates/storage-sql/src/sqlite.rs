@@ -427,23 +427,35 @@ mod tests {
         }
     }
 
+    /// A migrated store in a directory of its own.
+    async fn fresh_store(name: &str) -> (SqliteStore, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("gokart-{name}-{}", uuid::Uuid::now_v7()));
+        let store = SqliteStore::connect(&format!("sqlite://{}/db", dir.display())).await.unwrap();
+        store.migrate().await.unwrap();
+        (store, dir)
+    }
+
+    /// Writes a tenant, then reads it back: the writer takes writes.
+    async fn assert_writes_go_through(store: &SqliteStore) {
+        let mut kept = store.write().await.unwrap();
+        kept.insert_tenant(&tenant("kept")).await.unwrap();
+        kept.commit().await.unwrap();
+        let mut read = store.read().await.unwrap();
+        assert!(read.tenant_by_slug("kept").await.unwrap().is_some());
+    }
+
     /// A write dropped open leaves nothing behind, and does not hold up the next write.
     #[tokio::test]
     async fn a_write_dropped_open_is_rolled_back_by_the_next() {
-        let dir = std::env::temp_dir().join(format!("gokart-lease-{}", uuid::Uuid::now_v7()));
-        let store = SqliteStore::connect(&format!("sqlite://{}/db", dir.display())).await.unwrap();
-        store.migrate().await.unwrap();
+        let (store, dir) = fresh_store("lease").await;
 
         let mut abandoned = store.write().await.unwrap();
         abandoned.insert_tenant(&tenant("abandoned")).await.unwrap();
         drop(abandoned);
-        let mut kept = store.write().await.unwrap();
-        kept.insert_tenant(&tenant("kept")).await.unwrap();
-        kept.commit().await.unwrap();
+        assert_writes_go_through(&store).await;
 
         let mut read = store.read().await.unwrap();
         assert!(read.tenant_by_slug("abandoned").await.unwrap().is_none());
-        assert!(read.tenant_by_slug("kept").await.unwrap().is_some());
         drop(read);
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
@@ -453,9 +465,7 @@ mod tests {
     /// key) stores nothing of its batch, and the next write goes through.
     #[tokio::test]
     async fn a_failed_direct_write_leaves_nothing_and_the_writer_recovers() {
-        let dir = std::env::temp_dir().join(format!("gokart-direct-{}", uuid::Uuid::now_v7()));
-        let store = SqliteStore::connect(&format!("sqlite://{}/db", dir.display())).await.unwrap();
-        store.migrate().await.unwrap();
+        let (store, dir) = fresh_store("direct").await;
         let owner = tenant("owner");
         let mut write = store.write().await.unwrap();
         write.insert_tenant(&owner).await.unwrap();
@@ -478,12 +488,7 @@ mod tests {
         assert!(read.click(owner.id, click.id).await.unwrap().is_none());
         drop(read);
 
-        let mut kept = store.write().await.unwrap();
-        kept.insert_tenant(&tenant("kept")).await.unwrap();
-        kept.commit().await.unwrap();
-        let mut read = store.read().await.unwrap();
-        assert!(read.tenant_by_slug("kept").await.unwrap().is_some());
-        drop(read);
+        assert_writes_go_through(&store).await;
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }
