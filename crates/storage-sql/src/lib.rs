@@ -88,8 +88,39 @@ pub(crate) struct Prepared {
     rows: Vec<Vec<Value>>,
 }
 
-/// One value of a row that a multi-row INSERT writes (`push_rows` of each backend), in the
-/// columns' portable types: ids as text, times as microseconds.
+impl Prepared {
+    /// What a list's placeholder is written in: one JSON array, so a statement's text does not
+    /// depend on the number of values (SQLite, also for its sqlx statements: `push_in_list`).
+    const IN_LIST: (&'static str, &'static str) = (" IN (SELECT value FROM json_each(", "))");
+
+    /// The statement made of `parts` with `values` between them (`Statements::statement`).
+    fn statement(parts: &[&str], values: Vec<Value>) -> Self {
+        let mut sql = String::new();
+        for (i, part) in parts.iter().enumerate() {
+            sql.push_str(part);
+            match values.get(i) {
+                Some(Value::List(_)) => {
+                    sql.push_str(&format!("{}?{}{}", Self::IN_LIST.0, i + 1, Self::IN_LIST.1))
+                }
+                Some(_) => sql.push_str(&format!("?{}", i + 1)),
+                None => {}
+            }
+        }
+        Prepared { sql, rows: vec![values] }
+    }
+
+    /// `insert` (`INSERT INTO <table> (<columns>) `) with one row of placeholders, run for each
+    /// of `rows`.
+    fn insert(insert: &str, rows: impl IntoIterator<Item = Vec<Value>>) -> Self {
+        let rows: Vec<Vec<Value>> = rows.into_iter().collect();
+        let width = rows.first().map_or(0, Vec::len);
+        let placeholders: Vec<String> = (1..=width).map(|i| format!("?{i}")).collect();
+        Prepared { sql: format!("{insert}VALUES ({})", placeholders.join(", ")), rows }
+    }
+}
+
+/// One value of a statement or of a row that an INSERT writes (`push_rows` of each backend), in
+/// the columns' portable types: ids as text, times as microseconds.
 pub(crate) enum Value {
     Text(Option<String>),
     Int(Option<i64>),

@@ -83,7 +83,7 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let mut insert = sqlx::QueryBuilder::<Db>::new(CLICK_INSERT);
-        push_rows(&mut insert, clicks.iter().map(|click| click_values(click)));
+        push_unnest(&mut insert, clicks.iter().map(|click| click_values(click)));
         insert.build().execute(&self.pool).await.map_err(map_error)?;
         Ok(())
     }
@@ -122,16 +122,22 @@ async fn query_prepared<T>(_tx: &mut DbTx, statements: Vec<crate::Prepared>) -> 
 /// ` = ANY($1)` of `values`, one array: the statement's text is the same for any number of
 /// values, so it stays prepared (a new text costs a round trip to prepare, and a parse).
 fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) {
-    query.push(IN_LIST.0).push_bind(values.to_vec()).push(IN_LIST.1);
+    query.push(" = ANY(").push_bind(values.to_vec()).push(")");
 }
 
-/// What `push_in_list` writes around its one value.
-const IN_LIST: (&str, &str) = (" = ANY(", ")");
+/// `Statements::insert` on PostgreSQL: the next statement, `insert` then `push_unnest` of `rows`.
+fn push_rows(
+    statements: &mut Statements,
+    insert: &str,
+    rows: impl IntoIterator<Item = Vec<crate::Value>>,
+) {
+    push_unnest(statements.next(insert), rows);
+}
 
 /// ` SELECT * FROM UNNEST($1::text[], …)` of `rows`, one array per column: the statement's text
 /// is the same for any number of rows, so it stays prepared, and binds no more values than
 /// there are columns.
-fn push_rows(
+fn push_unnest(
     insert: &mut sqlx::QueryBuilder<'static, Db>,
     rows: impl IntoIterator<Item = Vec<crate::Value>>,
 ) {

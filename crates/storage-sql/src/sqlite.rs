@@ -133,9 +133,8 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let mut writer = self.lease().await?;
         // The migrator begins and commits transactions of its own.
-        sqlx::query("ROLLBACK").execute(&mut writer.connection).await.map_err(map_error)?;
+        let mut writer = self.lease(Standing::Closed).await?;
         crate::MIGRATOR
             .run_direct(&mut writer.connection)
             .await
@@ -150,7 +149,7 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self) -> Result<Box<dyn Tx>> {
-        Ok(Box::new(SqlTx::new(DbTx::Write(self.lease().await?))))
+        Ok(Box::new(SqlTx::new(DbTx::Write(self.lease(Standing::Begun).await?))))
     }
 
     /// A transaction of its own, written and committed in one call on the writer.
@@ -160,21 +159,21 @@ impl Store for SqliteStore {
         }
         let mut statements = Statements::writes();
         write_clicks(&mut statements, clicks);
-        commit(DbTx::Write(self.lease().await?), statements).await
+        commit(DbTx::Write(self.lease(Standing::Begun).await?), statements).await
     }
 }
 
 impl SqliteStore {
-    /// The writer connection, once it is free, in a transaction begun for this write: usually
-    /// the one begun by the last commit (`Standing::Begun`), so a write costs no round trip to
-    /// begin. When the checkpointer asks for it (`restart_wal`), the connection first copies the
-    /// rest of the WAL (the checkpointer has copied most of it), so that this write starts the
-    /// WAL over.
-    async fn lease(&self) -> Result<tokio::sync::OwnedMutexGuard<Writer>> {
+    /// The writer connection, once it is free, `wanted` (`Begun`: in a transaction begun for
+    /// this write, usually the one begun by the last commit, so a write costs no round trip to
+    /// begin; `Closed`: in none). When the checkpointer asks for it (`restart_wal`), the
+    /// connection first copies the rest of the WAL (the checkpointer has copied most of it), so
+    /// that this write starts the WAL over.
+    async fn lease(&self, wanted: Standing) -> Result<tokio::sync::OwnedMutexGuard<Writer>> {
         let mut writer = self.writer.clone().lock_owned().await;
         let restart_wal = self.restart_wal.swap(false, Ordering::Relaxed);
         let standing = writer.standing;
-        if standing != Standing::Begun || restart_wal {
+        if standing != wanted || restart_wal {
             writer
                 .run(|connection| {
                     if standing != Standing::Closed {
@@ -187,7 +186,11 @@ impl SqliteStore {
                             tracing::warn!(%error, "WAL checkpoint before a write failed");
                         }
                     }
-                    connection.execute_batch("BEGIN").map_err(crate::map_direct_error)
+                    match wanted {
+                        Standing::Begun => connection.execute_batch("BEGIN"),
+                        Standing::Closed | Standing::Used => Ok(()),
+                    }
+                    .map_err(crate::map_direct_error)
                 })
                 .await?;
         }
@@ -379,31 +382,22 @@ const WRITES: Batching = Batching::Prepared;
 /// text is the same whatever the number of values, and sqlx prepares it once. With one
 /// placeholder per value every batch size is a new text to parse and plan.
 fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) {
-    query.push(IN_LIST.0).push_bind(json_list(values)).push(IN_LIST.1);
+    let (before, after) = crate::Prepared::IN_LIST;
+    query.push(before).push_bind(json_list(values)).push(after);
 }
-
-/// What `push_in_list` writes around its one value.
-const IN_LIST: (&str, &str) = (" IN (SELECT value FROM json_each(", "))");
 
 fn json_list(values: &[String]) -> String {
     serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
 }
 
-/// ` VALUES (…), (…)` of `rows`, each value bound.
+/// `Statements::insert` on SQLite: one row of placeholders, run for each of `rows` on the
+/// writer.
 fn push_rows(
-    insert: &mut sqlx::QueryBuilder<'static, Db>,
+    statements: &mut Statements,
+    insert: &str,
     rows: impl IntoIterator<Item = Vec<crate::Value>>,
 ) {
-    insert.push_values(rows, |mut row, values| {
-        for value in values {
-            match value {
-                crate::Value::Text(text) => row.push_bind(text),
-                crate::Value::Int(number) => row.push_bind(number),
-                crate::Value::Bool(flag) => row.push_bind(flag),
-                crate::Value::List(list) => row.push_bind(json_list(&list)),
-            };
-        }
-    });
+    statements.requests.push(Request::Prepared(crate::Prepared::insert(insert, rows)));
 }
 
 include!("common/mod.rs");

@@ -157,19 +157,7 @@ impl Statements {
     /// `values[i]`; a last part may follow the last value).
     fn statement(&mut self, parts: &[&str], values: Vec<Value>) {
         if self.batching == Batching::Prepared {
-            let mut sql = String::new();
-            for (i, part) in parts.iter().enumerate() {
-                sql.push_str(part);
-                match values.get(i) {
-                    Some(Value::List(_)) => {
-                        sql.push_str(&format!("{}?{}{}", IN_LIST.0, i + 1, IN_LIST.1))
-                    }
-                    Some(_) => sql.push_str(&format!("?{}", i + 1)),
-                    None => {}
-                }
-            }
-            self.requests.push(Request::Prepared(Prepared { sql, rows: vec![values] }));
-            return;
+            return self.requests.push(Request::Prepared(Prepared::statement(parts, values)));
         }
         let query = self.next(parts[0]);
         for (i, value) in values.into_iter().enumerate() {
@@ -185,15 +173,7 @@ impl Statements {
 
     /// `insert` (`INSERT INTO <table> (<columns>) `) of every row in `rows`.
     fn insert(&mut self, insert: &str, rows: impl IntoIterator<Item = Vec<Value>>) {
-        if self.batching != Batching::Prepared {
-            return push_rows(self.next(insert), rows);
-        }
-        let rows: Vec<Vec<Value>> = rows.into_iter().collect();
-        let width = rows.first().map_or(0, Vec::len);
-        let placeholders: Vec<String> = (1..=width).map(|i| format!("?{i}")).collect();
-        let sql = format!("{insert}VALUES ({})", placeholders.join(", "));
-        self.parts += 1;
-        self.requests.push(Request::Prepared(Prepared { sql, rows }));
+        push_rows(self, insert, rows);
     }
 
     /// The requests, each ready to build.
@@ -245,61 +225,59 @@ impl SqlTx {
     /// and events and their members' counted events, for the postback path to find in memory.
     /// The statements go in the order PostgreSQL needs (offers locked, in id order, before
     /// anything a decision depends on is read, so another batch's decisions on them are
-    /// committed and visible); SQLite, whose single writer makes the locks moot, gets them as
-    /// one request (`Statements`). Each row says which statement it came from.
+    /// committed and visible); SQLite, whose single writer makes the locks moot, runs them in
+    /// one call on the writer (`Statements`). Each row says which statement it came from.
     async fn prefetch(&mut self, tenant_id: Uuid, click_ids: &[Uuid]) -> Result<()> {
         let tenant = tenant_id.to_string();
         let ids: Vec<String> = click_ids.iter().map(Uuid::to_string).collect();
         let (mut counted, mut pairs, mut partners) = (Vec::new(), HashSet::new(), HashSet::new());
-        for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let read_callback = !self.pending.callback_settings.contains_key(&tenant_id);
-            let read_credentials = !self.pending.credentials.contains_key(&tenant_id);
-            for id in chunk {
-                self.pending.conversion_of_click.insert((tenant_id, parse_uuid(id)), None);
+        let read_callback = !self.pending.callback_settings.contains_key(&tenant_id);
+        let read_credentials = !self.pending.credentials.contains_key(&tenant_id);
+        for id in click_ids {
+            self.pending.conversion_of_click.insert((tenant_id, *id), None);
+        }
+        let mut credentials = Vec::new();
+        let statements = read_ahead(&tenant, &ids, read_callback, read_credentials);
+        for row in statements.fetch_all::<AheadRow>(&mut self.tx).await? {
+            if row.tenant_id != tenant {
+                continue;
             }
-            let mut credentials = Vec::new();
-            let statements = read_ahead(&tenant, chunk, read_callback, read_credentials);
-            for row in statements.fetch_all::<AheadRow>(&mut self.tx).await? {
-                if row.tenant_id != tenant {
-                    continue;
+            match row.ahead {
+                Ahead::Click(click) => {
+                    pairs.insert((click.offer_id, click.pub_member_id.clone()));
+                    partners.extend(click.partner_id);
+                    self.pending.clicks.insert((tenant_id, click.id), click);
                 }
-                match row.ahead {
-                    Ahead::Click(click) => {
-                        pairs.insert((click.offer_id, click.pub_member_id.clone()));
-                        partners.extend(click.partner_id);
-                        self.pending.clicks.insert((tenant_id, click.id), click);
-                    }
-                    Ahead::Offer(offer) => {
-                        self.keep_locked_offer(tenant_id, *offer);
-                    }
-                    Ahead::Conversion(conversion) => {
-                        let key = (tenant_id, conversion.click_id);
-                        self.pending.stored_events.insert((tenant_id, conversion.id), Vec::new());
-                        self.pending.conversion_of_click.insert(key, Some(conversion));
-                    }
-                    Ahead::Event(event) => {
-                        let key = (tenant_id, event.conversion_id);
-                        self.pending.stored_events.entry(key).or_default().push(event);
-                    }
-                    Ahead::Counted { offer_id, pub_member_id, click_id } => {
-                        counted.push((offer_id, pub_member_id, click_id));
-                    }
-                    Ahead::PartnerPostbacks(settings) => {
-                        let key = (tenant_id, settings.partner_id);
-                        self.pending.partner_postbacks.entry(key).or_insert(Some(settings));
-                    }
-                    Ahead::Credential(credential) => credentials.push(credential),
-                    Ahead::Callback(settings) => {
-                        self.pending.callback_settings.insert(tenant_id, Some(settings));
-                    }
+                Ahead::Offer(offer) => {
+                    self.keep_locked_offer(tenant_id, *offer);
+                }
+                Ahead::Conversion(conversion) => {
+                    let key = (tenant_id, conversion.click_id);
+                    self.pending.stored_events.insert((tenant_id, conversion.id), Vec::new());
+                    self.pending.conversion_of_click.insert(key, Some(conversion));
+                }
+                Ahead::Event(event) => {
+                    let key = (tenant_id, event.conversion_id);
+                    self.pending.stored_events.entry(key).or_default().push(event);
+                }
+                Ahead::Counted { offer_id, pub_member_id, click_id } => {
+                    counted.push((offer_id, pub_member_id, click_id));
+                }
+                Ahead::PartnerPostbacks(settings) => {
+                    let key = (tenant_id, settings.partner_id);
+                    self.pending.partner_postbacks.entry(key).or_insert(Some(settings));
+                }
+                Ahead::Credential(credential) => credentials.push(credential),
+                Ahead::Callback(settings) => {
+                    self.pending.callback_settings.insert(tenant_id, Some(settings));
                 }
             }
-            // What was asked and not found does not exist: known now, not asked again.
-            self.pending.callback_settings.entry(tenant_id).or_insert(None);
-            if read_credentials {
-                // All of them, expired ones too: `postback_credentials` keeps the valid ones.
-                self.pending.credentials.insert(tenant_id, credentials);
-            }
+        }
+        // What was asked and not found does not exist: known now, not asked again.
+        self.pending.callback_settings.entry(tenant_id).or_insert(None);
+        if read_credentials {
+            // All of them, expired ones too: `postback_credentials` keeps the valid ones.
+            self.pending.credentials.insert(tenant_id, credentials);
         }
         for partner_id in partners {
             self.pending.partner_postbacks.entry((tenant_id, partner_id)).or_insert(None);
@@ -443,34 +421,30 @@ async fn select_in(
     values: &[String],
     tail: &str,
 ) -> Result<Vec<DbRow>> {
+    let mut query = sqlx::QueryBuilder::<Db>::new(select);
+    query.push(format!(" WHERE {column}"));
+    push_in_list(&mut query, values);
+    query.push(tail);
     let mut rows = Vec::new();
-    for chunk in values.chunks(ROWS_PER_INSERT) {
-        let mut query = sqlx::QueryBuilder::<Db>::new(select);
-        query.push(format!(" WHERE {column}"));
-        push_in_list(&mut query, chunk);
-        query.push(tail);
-        for row in query.build().fetch_all(&mut **tx).await.map_err(map_error)? {
-            if col::<String>(&row, "tenant_id")? == tenant_id {
-                rows.push(row);
-            }
+    for row in query.build().fetch_all(&mut **tx).await.map_err(map_error)? {
+        if col::<String>(&row, "tenant_id")? == tenant_id {
+            rows.push(row);
         }
     }
     Ok(rows)
 }
 
-/// Rows per multi-row INSERT: below both backends' bind limits for the widest table (24 columns).
-const ROWS_PER_INSERT: usize = 500;
-
-/// One multi-row INSERT (`sql`: the table and its columns) per chunk of `rows`, each row's
-/// values in column order.
+/// The INSERT (`sql`: the table and its columns) of `rows`, each row's values in column order.
+/// A list is one value on both backends (one array per column on PostgreSQL, one row at a time
+/// on SQLite), so no number of rows meets a bind limit.
 fn write_rows<T>(
     statements: &mut Statements,
     sql: &str,
     rows: &[T],
     values: impl Fn(&T) -> Vec<Value>,
 ) {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        statements.insert(sql, chunk.iter().map(&values));
+    if !rows.is_empty() {
+        statements.insert(sql, rows.iter().map(values));
     }
 }
 
