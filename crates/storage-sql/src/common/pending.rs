@@ -390,9 +390,9 @@ fn read_ahead(
     );
     statements.statement(
         &[
-            "SELECT 'event' AS part, * FROM conversion_events WHERE conversion_id IN
-               (SELECT id FROM conversions WHERE click_id",
-            ") ORDER BY created_at, id",
+            // A conversion's events share its click: the (click_id, ...) unique index finds them.
+            "SELECT 'event' AS part, * FROM conversion_events WHERE click_id",
+            " ORDER BY created_at, id",
         ],
         vec![ids()],
     );

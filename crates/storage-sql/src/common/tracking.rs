@@ -359,9 +359,11 @@ impl TrackingTx for SqlTx {
     ) -> Result<Vec<ConversionEventRecord>> {
         self.settle().await?;
         let ids: Vec<String> = conversion_ids.iter().map(Uuid::to_string).collect();
-        let (sql, order) = ("SELECT * FROM conversion_events", " ORDER BY created_at, id");
+        // Through the conversions' clicks: events are indexed by click (migration 0007).
+        let (sql, order) = ("SELECT * FROM conversion_events", ") ORDER BY created_at, id");
+        let column = "click_id IN (SELECT click_id FROM conversions WHERE id";
         let tenant = tenant_id.to_string();
-        let rows = select_in(&mut self.tx, sql, &tenant, "conversion_id", &ids, order).await?;
+        let rows = select_in(&mut self.tx, sql, &tenant, column, &ids, order).await?;
         rows.iter().map(conversion_event_from_row).collect()
     }
 
@@ -528,6 +530,7 @@ impl SqlTx {
     ) -> Result<Vec<ConversionEventRecord>> {
         let rows = sqlx::query(
             "SELECT * FROM conversion_events WHERE tenant_id = $1 AND conversion_id = $2
+               AND click_id = (SELECT click_id FROM conversions WHERE id = $2)
              ORDER BY created_at, id",
         )
         .bind(tenant_id.to_string())
