@@ -46,8 +46,14 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// load the background checkpoint never catches up with the writer by itself, and a WAL that
 /// only grows makes every commit write to new file blocks (measured: 650 MB in one load test).
 const RESTART_WAL_FRAMES: i64 = 4000;
-/// A checkpoint pass this short leaves a tail the writer copies in about a millisecond.
+/// A checkpoint pass this short (its sync included) leaves a tail the writer copies in about a
+/// millisecond.
 const QUICK_CHECKPOINT: Duration = Duration::from_millis(3);
+/// WAL frames (256 MB) past which the writer is asked to start the WAL over after any pass that
+/// copied everything, quick or not: where syncs are slow (this VM's disk under load: 3-7 ms)
+/// no pass is quick, and the restart's stall (two syncs) is the price of a bounded WAL. Rare
+/// restarts keep that stall out of the 99th percentile.
+const LONGEST_WAL_FRAMES: i64 = 16 * RESTART_WAL_FRAMES;
 
 impl SqliteStore {
     pub async fn connect(url: &str) -> Result<Self> {
@@ -73,13 +79,13 @@ impl SqliteStore {
         let writer_options = options.clone().pragma("wal_autocheckpoint", "0").serialized(true);
         let mut connection = writer_options.connect().await.map_err(map_error)?;
         let direct = direct_on(&mut connection).await?;
-        let standing = Standing::Closed;
-        let writer = Arc::new(tokio::sync::Mutex::new(Writer { direct, connection, standing }));
+        let writer = Arc::new(tokio::sync::Mutex::new(Writer::new(direct, connection)));
         let checkpoints = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
             .await
             .map_err(map_error)?;
+        let database = options.get_filename().to_owned();
         // No ping before each use: it costs a round trip to the connection's thread per
         // transaction, and a broken connection fails its transaction anyway.
         let readers = SqlitePoolOptions::new()
@@ -89,7 +95,8 @@ impl SqliteStore {
             .await
             .map_err(map_error)?;
         let restart_wal = Arc::new(AtomicBool::new(false));
-        let checkpointer = tokio::spawn(checkpoint_forever(checkpoints, restart_wal.clone()));
+        let checkpointer =
+            tokio::spawn(checkpoint_forever(checkpoints, database, restart_wal.clone()));
         Ok(SqliteStore { writer, readers, checkpointer, restart_wal })
     }
 }
@@ -99,16 +106,32 @@ impl SqliteStore {
 /// all of it, which under load is never true when it begins. So once the WAL is long, passes
 /// follow each other closely until one copies everything quickly: the tail written meanwhile is
 /// then short, and the writer is asked to copy it itself before its next transaction (`write`).
-async fn checkpoint_forever(pool: sqlx::SqlitePool, restart_wal: Arc<AtomicBool>) {
+///
+/// SQLite syncs the database file only after a pass that reached the WAL's live end, which
+/// under load none does: a commit lands during every pass. So the pages of every pass since
+/// the last restart would wait for the writer's tail pass, whose sync then wrote them all (a
+/// stall of 10-30 ms measured). The checkpointer syncs the file itself after each pass of a
+/// long WAL, off the writer's path, and asks for the restart only once a pass and its sync
+/// were quick.
+async fn checkpoint_forever(
+    pool: sqlx::SqlitePool,
+    database: std::path::PathBuf,
+    restart_wal: Arc<AtomicBool>,
+) {
     loop {
         let started = std::time::Instant::now();
         let checkpoint = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)");
         let pause = match checkpoint.fetch_one(&pool).await {
             Ok((_busy, frames, copied)) if frames >= RESTART_WAL_FRAMES => {
-                if copied == frames && started.elapsed() < QUICK_CHECKPOINT {
+                let synced = sync_file(&database).await;
+                let due = started.elapsed() < QUICK_CHECKPOINT || frames >= LONGEST_WAL_FRAMES;
+                if synced && copied == frames && due {
                     restart_wal.store(true, Ordering::Relaxed);
+                    // Out of the way of the writer's own pass (the checkpoint lock).
+                    CHECKPOINT_EVERY
+                } else {
+                    Duration::from_millis(1)
                 }
-                Duration::from_millis(1)
             }
             Ok(_) => CHECKPOINT_EVERY,
             Err(error) => {
@@ -117,6 +140,20 @@ async fn checkpoint_forever(pool: sqlx::SqlitePool, restart_wal: Arc<AtomicBool>
             }
         };
         tokio::time::sleep(pause).await;
+    }
+}
+
+/// Syncs the file at `path` to disk, on a blocking thread; false if that failed.
+async fn sync_file(path: &std::path::Path) -> bool {
+    let path = path.to_owned();
+    let synced = tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data()).await;
+    match synced {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "syncing the database file failed");
+            false
+        }
+        Err(_) => false,
     }
 }
 
@@ -136,7 +173,7 @@ impl Store for SqliteStore {
         // The migrator begins and commits transactions of its own.
         let mut writer = self.lease(Standing::Closed).await?;
         crate::MIGRATOR
-            .run_direct(&mut writer.connection)
+            .run_direct(writer.sqlx())
             .await
             .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))?;
         writer.standing = Standing::Closed;
@@ -205,9 +242,15 @@ impl SqliteStore {
 /// statements (`commit`). Transactions are begun and ended in SQL, not with sqlx's
 /// `Transaction`, for the same reason.
 struct Writer {
-    /// The same connection for rusqlite (`run`); declared first, so that it is dropped (and its
-    /// prepared statements finalized) before `connection` closes the handle.
+    /// sqlx's thread for `connection`, held off the handle from one direct call (`run`) to the
+    /// next, and let back on only when a statement goes through sqlx (`sqlx`): taking the
+    /// handle costs a hand-off to that thread and back (0.2-0.3 ms under load), twice per batch
+    /// if it were taken per call. Declared first: released before the connection closes.
+    held_off: Option<sqlx::sqlite::LockedSqliteHandle<'static>>,
+    /// The same connection for rusqlite (`run`); declared before `connection`, so that it is
+    /// dropped (and its prepared statements finalized) before `connection` closes the handle.
     direct: rusqlite::Connection,
+    /// Only through `sqlx`, which lets sqlx's thread back on the handle first.
     connection: SqliteConnection,
     standing: Standing,
 }
@@ -228,11 +271,35 @@ enum Standing {
 }
 
 impl Writer {
+    fn new(direct: rusqlite::Connection, connection: SqliteConnection) -> Self {
+        Writer { held_off: None, direct, connection, standing: Standing::Closed }
+    }
+
     /// Runs `work` on this thread, straight on the connection's handle, while sqlx's thread for
     /// the connection is held off it. Statements go in the same transaction as sqlx's.
+    #[allow(unsafe_code)]
     async fn run<T>(&mut self, work: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
-        let _held_off = self.connection.lock_handle().await.map_err(map_error)?;
+        if self.held_off.is_none() {
+            let held_off = self.connection.lock_handle().await.map_err(map_error)?;
+            // SAFETY: the guard borrows only the mutex in sqlx's shared worker state, which
+            // lives on the heap for as long as `connection` (and its thread) does, wherever
+            // `Writer` moves. It is released before `connection` is used through sqlx (`sqlx`,
+            // the only way to it) and before `connection` is dropped (field order).
+            let held_off = unsafe {
+                std::mem::transmute::<
+                    sqlx::sqlite::LockedSqliteHandle<'_>,
+                    sqlx::sqlite::LockedSqliteHandle<'static>,
+                >(held_off)
+            };
+            self.held_off = Some(held_off);
+        }
         work(&self.direct)
+    }
+
+    /// The connection for a statement through sqlx, with sqlx's thread let back on its handle.
+    fn sqlx(&mut self) -> &mut SqliteConnection {
+        self.held_off = None;
+        &mut self.connection
     }
 }
 
@@ -346,7 +413,7 @@ impl DerefMut for DbTx {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         match self {
             DbTx::Read(tx) => tx,
-            DbTx::Write(writer) => &mut writer.connection,
+            DbTx::Write(writer) => writer.sqlx(),
         }
     }
 }
