@@ -441,6 +441,22 @@ const FOR_UPDATE: &str = "";
 /// Job claims: the single writer makes the claiming UPDATE atomic by itself.
 const CLAIM_LOCK: &str = "";
 
+/// The read-ahead's conversions, events and counted events of a batch's clicks
+/// (`read_ahead`): SQLite's planner looks each listed id up in the index.
+const CONVERSIONS_OF_CLICKS: [&str; 2] =
+    ["SELECT 'conversion' AS part, * FROM conversions WHERE click_id", ""];
+// A conversion's events share its click: the (click_id, ...) unique index finds them.
+const EVENTS_OF_CLICKS: [&str; 2] =
+    ["SELECT 'event' AS part, * FROM conversion_events WHERE click_id", " ORDER BY created_at, id"];
+// Through the (offer_id, pub_member_id) index, once per pair of the clicks.
+const COUNTED_OF_CLICKS: [&str; 2] = [
+    "SELECT 'counted' AS part, e.tenant_id, e.offer_id, e.pub_member_id, e.click_id
+     FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
+    ") AS m JOIN conversion_events AS e
+       ON e.offer_id = m.offer_id AND e.pub_member_id = m.pub_member_id
+     WHERE e.counted = TRUE",
+];
+
 /// A batch's reads and a transaction's writes each run straight on the writer, in one call.
 const READS: Batching = Batching::Prepared;
 const WRITES: Batching = Batching::Prepared;

@@ -384,29 +384,10 @@ fn read_ahead(
         ],
         vec![ids()],
     );
-    statements.statement(
-        &["SELECT 'conversion' AS part, * FROM conversions WHERE click_id"],
-        vec![ids()],
-    );
-    statements.statement(
-        &[
-            // A conversion's events share its click: the (click_id, ...) unique index finds them.
-            "SELECT 'event' AS part, * FROM conversion_events WHERE click_id",
-            " ORDER BY created_at, id",
-        ],
-        vec![ids()],
-    );
-    // Through the (offer_id, pub_member_id) index, once per pair of the clicks.
-    statements.statement(
-        &[
-            "SELECT 'counted' AS part, e.tenant_id, e.offer_id, e.pub_member_id, e.click_id
-             FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
-            ") AS m JOIN conversion_events AS e
-               ON e.offer_id = m.offer_id AND e.pub_member_id = m.pub_member_id
-             WHERE e.counted = TRUE",
-        ],
-        vec![ids()],
-    );
+    // Each backend's own text: the plans that find each click's rows differ (see there).
+    statements.statement(&CONVERSIONS_OF_CLICKS, vec![ids()]);
+    statements.statement(&EVENTS_OF_CLICKS, vec![ids()]);
+    statements.statement(&COUNTED_OF_CLICKS, vec![ids()]);
     statements
 }
 
