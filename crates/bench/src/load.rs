@@ -60,16 +60,32 @@ async fn send_one(
 ) -> bool {
     match client.request(request).await {
         Ok(response) => {
-            let good = response.status().is_success() || response.status().is_redirection();
+            let status = response.status();
+            let good = status.is_success() || status.is_redirection();
             if good {
                 if let Some(callback) = on_response {
                     callback(&response);
                 }
             }
-            let _ = response.into_body().collect().await;
+            let body = response.into_body().collect().await;
+            if !good {
+                let body = body.map(|body| body.to_bytes()).unwrap_or_default();
+                tell_failure(&format!("{status} {}", String::from_utf8_lossy(&body)));
+            }
             good
         }
-        Err(_) => false,
+        Err(error) => {
+            tell_failure(&error.to_string());
+            false
+        }
+    }
+}
+
+/// Prints the first few failures of the whole run, so that a failed request says why.
+fn tell_failure(what: &str) {
+    static TOLD: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    if TOLD.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 5 {
+        eprintln!("   failed: {}", what.chars().take(300).collect::<String>());
     }
 }
 

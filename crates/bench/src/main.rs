@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some(setup::CHILD_MARKER) {
         // The child: plain gokart.
+        gokart::cli::init_logging();
         let cli = <gokart::cli::Cli as Parser>::parse_from(
             std::iter::once("gokart".to_owned()).chain(argv[2..].iter().cloned()),
         );

@@ -64,6 +64,17 @@ fn parse_kind(text: &str) -> Result<TenantKind, String> {
     TenantKind::parse(text).ok_or_else(|| "one of advertiser, aff-network, publisher".to_owned())
 }
 
+/// Logs to stderr, filtered by `RUST_LOG` (default: gokart's own info and above).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "gokart=info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(settings) => {

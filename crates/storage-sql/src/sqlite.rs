@@ -31,7 +31,8 @@ type DbRow = sqlx::sqlite::SqliteRow;
 pub struct SqliteStore {
     writer: Arc<tokio::sync::Mutex<Writer>>,
     readers: sqlx::SqlitePool,
-    checkpointer: tokio::task::JoinHandle<()>,
+    /// Ends the checkpointer's thread (`checkpoint_forever`) when the store is dropped.
+    stop_checkpoints: Arc<AtomicBool>,
     /// Set by the checkpointer when the WAL has grown long: the writer then checkpoints the
     /// short tail itself before its next transaction, so that transaction starts the WAL over.
     restart_wal: Arc<AtomicBool>,
@@ -80,12 +81,7 @@ impl SqliteStore {
         let mut connection = writer_options.connect().await.map_err(map_error)?;
         let direct = direct_on(&mut connection).await?;
         let writer = Arc::new(tokio::sync::Mutex::new(Writer::new(direct, connection)));
-        let checkpoints = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(map_error)?;
-        let database = options.get_filename().to_owned();
+        let checkpoints = checkpoint_connection(options.get_filename())?;
         // No ping before each use: it costs a round trip to the connection's thread per
         // transaction, and a broken connection fails its transaction anyway.
         let readers = SqlitePoolOptions::new()
@@ -95,10 +91,24 @@ impl SqliteStore {
             .await
             .map_err(map_error)?;
         let restart_wal = Arc::new(AtomicBool::new(false));
-        let checkpointer =
-            tokio::spawn(checkpoint_forever(checkpoints, database, restart_wal.clone()));
-        Ok(SqliteStore { writer, readers, checkpointer, restart_wal })
+        let stop_checkpoints = Arc::new(AtomicBool::new(false));
+        let (restart, stop) = (restart_wal.clone(), stop_checkpoints.clone());
+        std::thread::Builder::new()
+            .name("gokart-checkpoints".into())
+            .spawn(move || checkpoint_forever(&checkpoints, &restart, &stop))
+            .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))?;
+        Ok(SqliteStore { writer, readers, stop_checkpoints, restart_wal })
     }
+}
+
+/// The checkpointer's own connection: rusqlite, on a thread of its own (`checkpoint_forever`),
+/// so that it can sync the database file through SQLite's own file handle (`sync_database_file`).
+fn checkpoint_connection(path: &std::path::Path) -> Result<rusqlite::Connection> {
+    let connection = rusqlite::Connection::open(path).map_err(crate::map_direct_error)?;
+    connection.busy_timeout(Duration::from_secs(10)).map_err(crate::map_direct_error)?;
+    // A checkpoint syncs the WAL before it copies it, and the database file after (NORMAL).
+    connection.pragma_update(None, "synchronous", "NORMAL").map_err(crate::map_direct_error)?;
+    Ok(connection)
 }
 
 /// PASSIVE checkpoints never wait for readers or the writer; what they cannot copy yet, the next
@@ -113,17 +123,21 @@ impl SqliteStore {
 /// stall of 10-30 ms measured). The checkpointer syncs the file itself after each pass of a
 /// long WAL, off the writer's path, and asks for the restart only once a pass and its sync
 /// were quick.
-async fn checkpoint_forever(
-    pool: sqlx::SqlitePool,
-    database: std::path::PathBuf,
-    restart_wal: Arc<AtomicBool>,
+fn checkpoint_forever(
+    connection: &rusqlite::Connection,
+    restart_wal: &AtomicBool,
+    stop: &AtomicBool,
 ) {
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         let started = std::time::Instant::now();
-        let checkpoint = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)");
-        let pause = match checkpoint.fetch_one(&pool).await {
-            Ok((_busy, frames, copied)) if frames >= RESTART_WAL_FRAMES => {
-                let synced = sync_file(&database).await;
+        let checkpoint = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        });
+        let pause = match checkpoint {
+            Ok((frames, copied)) if frames >= RESTART_WAL_FRAMES => {
+                let synced = sync_database_file(connection)
+                    .map_err(|error| tracing::warn!(%error, "syncing the database file failed"))
+                    .is_ok();
                 let due = started.elapsed() < QUICK_CHECKPOINT || frames >= LONGEST_WAL_FRAMES;
                 if synced && copied == frames && due {
                     restart_wal.store(true, Ordering::Relaxed);
@@ -139,27 +153,44 @@ async fn checkpoint_forever(
                 CHECKPOINT_EVERY
             }
         };
-        tokio::time::sleep(pause).await;
+        std::thread::sleep(pause);
     }
 }
 
-/// Syncs the file at `path` to disk, on a blocking thread; false if that failed.
-async fn sync_file(path: &std::path::Path) -> bool {
-    let path = path.to_owned();
-    let synced = tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_data()).await;
-    match synced {
-        Ok(Ok(())) => true,
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "syncing the database file failed");
-            false
+/// Syncs the database file of `connection` through SQLite's own handle for it. Not through a
+/// file opened for the purpose: closing any descriptor of the file would drop every POSIX lock
+/// this process holds on it, SQLite's included (a corruption hazard SQLite documents; seen here
+/// as `SQLITE_IOERR_SHORT_READ` while another process wrote to the database).
+#[allow(unsafe_code)]
+fn sync_database_file(connection: &rusqlite::Connection) -> std::result::Result<(), String> {
+    use rusqlite::ffi;
+    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    // SAFETY: the handle is this connection's, used on this thread only; FILE_POINTER writes
+    // the main database's `sqlite3_file` (owned by the connection, open while it is) into
+    // `file`, and its methods table is SQLite's own VFS, whose xSync takes that file.
+    unsafe {
+        let asked = ffi::sqlite3_file_control(
+            connection.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&mut file as *mut *mut ffi::sqlite3_file).cast(),
+        );
+        if asked != ffi::SQLITE_OK || file.is_null() || (*file).pMethods.is_null() {
+            return Err(format!("no database file (code {asked})"));
         }
-        Err(_) => false,
+        let Some(sync) = (*(*file).pMethods).xSync else {
+            return Err("the VFS cannot sync".into());
+        };
+        match sync(file, ffi::SQLITE_SYNC_NORMAL) {
+            ffi::SQLITE_OK => Ok(()),
+            code => Err(format!("sync failed (code {code})")),
+        }
     }
 }
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        self.checkpointer.abort();
+        self.stop_checkpoints.store(true, Ordering::Relaxed);
     }
 }
 
@@ -566,6 +597,19 @@ mod tests {
         drop(read);
 
         assert_writes_go_through(&store).await;
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The checkpointer syncs the database file through SQLite's own handle, and the store
+    /// keeps working around it (no descriptor of the file is opened and closed beside SQLite's).
+    #[tokio::test]
+    async fn the_checkpointer_syncs_through_sqlites_own_file() {
+        let (store, dir) = fresh_store("sync").await;
+        let checkpoints = super::checkpoint_connection(&dir.join("db")).unwrap();
+        super::sync_database_file(&checkpoints).unwrap();
+        assert_writes_go_through(&store).await;
+        drop(checkpoints);
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }
