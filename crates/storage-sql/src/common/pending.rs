@@ -391,19 +391,18 @@ fn read_ahead(
     statements
 }
 
-/// `<select> WHERE <column> IN (<values>)<tail>`, in chunks, keeping the tenant's rows. The ids
-/// are unique across tenants; leaving `tenant_id` out of the SQL keeps SQLite's planner on the
-/// id's index (with it, it may prefer the tenant's index and scan all of its clicks).
+/// `<head> IN (<values>)<tail>`, the list bound as one value (`push_in_list`), keeping the
+/// tenant's rows. The ids are unique across tenants; leaving `tenant_id` out of the SQL keeps
+/// SQLite's planner on the id's index (with it, it may prefer the tenant's index and scan all of
+/// its rows).
 async fn select_in(
     tx: &mut DbTx,
-    select: &str,
-    tenant_id: &str,
-    column: &str,
+    head: &str,
     values: &[String],
     tail: &str,
+    tenant_id: &str,
 ) -> Result<Vec<DbRow>> {
-    let mut query = sqlx::QueryBuilder::<Db>::new(select);
-    query.push(format!(" WHERE {column}"));
+    let mut query = sqlx::QueryBuilder::<Db>::new(head);
     push_in_list(&mut query, values);
     query.push(tail);
     let mut rows = Vec::new();

@@ -360,10 +360,10 @@ impl TrackingTx for SqlTx {
         self.settle().await?;
         let ids: Vec<String> = conversion_ids.iter().map(Uuid::to_string).collect();
         // Through the conversions' clicks: events are indexed by click (migration 0007).
-        let (sql, order) = ("SELECT * FROM conversion_events", ") ORDER BY created_at, id");
-        let column = "click_id IN (SELECT click_id FROM conversions WHERE id";
-        let tenant = tenant_id.to_string();
-        let rows = select_in(&mut self.tx, sql, &tenant, column, &ids, order).await?;
+        let head = "SELECT * FROM conversion_events
+                    WHERE click_id IN (SELECT click_id FROM conversions WHERE id";
+        let tail = ") ORDER BY created_at, id";
+        let rows = select_in(&mut self.tx, head, &ids, tail, &tenant_id.to_string()).await?;
         rows.iter().map(conversion_event_from_row).collect()
     }
 
