@@ -281,7 +281,8 @@ struct Writer {
     /// The same connection for rusqlite (`run`); declared before `connection`, so that it is
     /// dropped (and its prepared statements finalized) before `connection` closes the handle.
     direct: rusqlite::Connection,
-    /// Only through `sqlx`, which lets sqlx's thread back on the handle first.
+    /// Statements reach it only through `sqlx`, which lets sqlx's thread back on the handle
+    /// first (`Deref` of `DbTx` lends it immutably, which runs nothing).
     connection: SqliteConnection,
     standing: Standing,
 }
@@ -476,10 +477,10 @@ const CLAIM_LOCK: &str = "";
 /// (`read_ahead`): SQLite's planner looks each listed id up in the index.
 const CONVERSIONS_OF_CLICKS: [&str; 2] =
     ["SELECT 'conversion' AS part, * FROM conversions WHERE click_id", ""];
-// A conversion's events share its click: the (click_id, ...) unique index finds them.
+/// A conversion's events share its click: the (click_id, ...) unique index finds them.
 const EVENTS_OF_CLICKS: [&str; 2] =
     ["SELECT 'event' AS part, * FROM conversion_events WHERE click_id", " ORDER BY created_at, id"];
-// Through the (offer_id, pub_member_id) index, once per pair of the clicks.
+/// Through the (offer_id, pub_member_id) index, once per pair of the clicks.
 const COUNTED_OF_CLICKS: [&str; 2] = [
     "SELECT 'counted' AS part, e.tenant_id, e.offer_id, e.pub_member_id, e.click_id
      FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
@@ -601,8 +602,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    /// The checkpointer syncs the database file through SQLite's own handle, and the store
-    /// keeps working around it (no descriptor of the file is opened and closed beside SQLite's).
+    /// The checkpointer's sync goes through SQLite's own handle for the database file (it
+    /// finds one, and the sync succeeds), and the store writes on beside it.
     #[tokio::test]
     async fn the_checkpointer_syncs_through_sqlites_own_file() {
         let (store, dir) = fresh_store("sync").await;
