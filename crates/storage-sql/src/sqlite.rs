@@ -570,8 +570,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    /// A write that fails inside the writer's direct call (here a click of no offer: a foreign
-    /// key) stores nothing of its batch, and the next write goes through.
+    /// A write that fails inside the writer's direct call (here a batch of two clicks, the
+    /// second a repeat of the first's id) stores nothing of its batch, and the next write goes
+    /// through.
     #[tokio::test]
     async fn a_failed_direct_write_leaves_nothing_and_the_writer_recovers() {
         let (store, dir) = fresh_store("direct").await;
@@ -592,13 +593,94 @@ mod tests {
             user_agent: None,
             created_at: chrono::Utc::now(),
         };
-        assert!(store.insert_clicks(&[&click]).await.is_err());
+        let repeat =
+            gokart_storage::ClickRecord { pub_member_id: "repeat".to_owned(), ..click.clone() };
+        assert!(store.insert_clicks(&[&click, &repeat]).await.is_err());
         let mut read = store.read().await.unwrap();
         assert!(read.click(owner.id, click.id).await.unwrap().is_none());
         drop(read);
 
         assert_writes_go_through(&store).await;
         drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Migration 0008 rebuilds the hot tables without foreign keys: a database migrated up to
+    /// 0007, with a row in each, keeps every row, and the unique backstop and the indexes are
+    /// still there. Run with foreign keys on, as the store runs it.
+    #[tokio::test]
+    async fn the_hot_tables_rebuild_keeps_their_rows() {
+        use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions, Connection};
+        let dir = std::env::temp_dir().join(format!("gokart-rebuild-{}", uuid::Uuid::now_v7()));
+        let earlier = dir.join("migrations");
+        std::fs::create_dir_all(&earlier).unwrap();
+        let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        for entry in std::fs::read_dir(&all).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.as_str() < "0008" {
+                std::fs::copy(&path, earlier.join(&name)).unwrap();
+            }
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("db"))
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let mut connection = options.connect().await.unwrap();
+        let up_to_0007 = sqlx::migrate::Migrator::new(earlier.as_path()).await.unwrap();
+        up_to_0007.run_direct(&mut connection).await.unwrap();
+        let rows = [
+            "INSERT INTO tenants VALUES ('t', 'slug', 'Advertiser', 'T', 'USD', 'whsec', 0)",
+            "INSERT INTO offers (id, tenant_id, status, name, offer_type, tracking_system, spec,
+                                 created_at, updated_at)
+             VALUES ('o', 't', 'Active', 'O', 'SingleEvent', 'Adjust', '{}', 0, 0)",
+            "INSERT INTO clicks VALUES ('k', 't', 'o', NULL, 'm', NULL, '{}', NULL, NULL, 1)",
+            "INSERT INTO conversions VALUES ('c', 't', 'o', 'k', NULL, 'm', 'Success', NULL, 2, 2)",
+            "INSERT INTO conversion_events VALUES ('e', 't', 'c', 'o', 'k', NULL, 'm', 'Install',
+             'Install', 1, '', 'Success', NULL, TRUE, 10, 5, NULL, NULL, 'x', '{}', 3, NULL, 3, 3)",
+            "INSERT INTO postback_log VALUES ('l', 't', 4, 'GET', '{}', 200, 'Success', NULL, 'k',
+             'c', 'e')",
+        ];
+        for row in rows {
+            sqlx::query(row).execute(&mut connection).await.unwrap();
+        }
+
+        crate::MIGRATOR.run_direct(&mut connection).await.unwrap();
+
+        for table in ["clicks", "conversions", "conversion_events", "postback_log"] {
+            let sql = format!("SELECT COUNT(*) FROM {table}");
+            let count: i64 = sqlx::query_scalar(&sql).fetch_one(&mut connection).await.unwrap();
+            assert_eq!(count, 1, "{table}");
+            let pragma = format!("PRAGMA foreign_key_list({table})");
+            let keys = sqlx::query(&pragma).fetch_all(&mut connection).await.unwrap();
+            assert!(keys.is_empty(), "{table} still declares foreign keys");
+        }
+        let twin = "INSERT INTO conversion_events SELECT 'e2', tenant_id, conversion_id, offer_id,
+                      click_id, partner_id, pub_member_id, event_id, event_name, sequence_number,
+                      dedup_key, status, rejection_reason, counted, revenue, reward, amount,
+                      currency, transaction_id, params, completed_at, pending_until, created_at,
+                      updated_at
+                    FROM conversion_events";
+        assert!(sqlx::query(twin).execute(&mut connection).await.is_err(), "the backstop is gone");
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+        for index in [
+            "clicks_by_offer",
+            "conversion_events_by_member",
+            "conversion_events_counted",
+            "conversion_events_due",
+            "conversions_by_offer",
+            "conversions_by_status",
+            "conversions_by_time",
+            "postback_log_by_time",
+        ] {
+            assert!(indexes.iter().any(|name| name == index), "{index} missing: {indexes:?}");
+        }
+        connection.close().await.unwrap();
         let _ = std::fs::remove_dir_all(dir);
     }
 
