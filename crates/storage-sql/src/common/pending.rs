@@ -78,8 +78,8 @@ impl SqlTx {
         SqlTx { tx, pending: Pending::default() }
     }
 
-    /// Writes what is buffered (parents before children, for the foreign keys) and forgets what
-    /// was read.
+    /// Writes what is buffered (parents before children, as they were decided; the hot tables
+    /// declare no foreign keys since migration 0008) and forgets what was read.
     async fn settle(&mut self) -> Result<()> {
         self.settle_statements().execute(&mut self.tx).await
     }
