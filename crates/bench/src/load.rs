@@ -36,6 +36,8 @@ pub struct RunStats {
     pub failed: u64,
     pub elapsed: Duration,
     pub latency: Histogram<u64>,
+    /// CPU time the server process used during the run (set by the caller; zero if unknown).
+    pub server_cpu: Duration,
 }
 
 impl RunStats {
@@ -46,6 +48,12 @@ impl RunStats {
     /// Latency quantile in milliseconds.
     pub fn ms(&self, quantile: f64) -> f64 {
         self.latency.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    /// Server CPU time per answered request, in microseconds: a figure that the VM's noise
+    /// moves far less than a rate, for comparing two builds.
+    pub fn cpu_us_per_request(&self) -> f64 {
+        self.server_cpu.as_secs_f64() * 1e6 / self.ok.max(1) as f64
     }
 }
 
@@ -172,7 +180,13 @@ async fn collect(
     tasks: Vec<tokio::task::JoinHandle<(u64, u64, Histogram<u64>)>>,
     started: Instant,
 ) -> RunStats {
-    let mut stats = RunStats { ok: 0, failed: 0, elapsed: Duration::ZERO, latency: histogram() };
+    let mut stats = RunStats {
+        ok: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        latency: histogram(),
+        server_cpu: Duration::ZERO,
+    };
     for task in tasks {
         if let Ok((ok, failed, latency)) = task.await {
             stats.ok += ok;

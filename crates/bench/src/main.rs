@@ -97,6 +97,8 @@ struct Figures {
     peak_wal_mb: Option<f64>,
     /// The connection levels of the maximum rates of /healthz, clicks and postbacks.
     connections: [usize; 3],
+    /// Server CPU time per request at those maximum rates, in µs (/healthz, clicks, postbacks).
+    cpu_us: [f64; 3],
 }
 
 impl Figures {
@@ -110,7 +112,8 @@ impl Figures {
         format!(
             "{}: clicks/healthz {clicks:.2} >= 0.50 {}; postbacks/healthz {postbacks:.2} >= 0.25 {}; \
              click p99 {click_p99:.2} <= 5 ms {}; postback p99 {postback_p99:.2} <= 10 ms {}; \
-             RSS {:.0} <= 150 MB {}{wal}",
+             RSS {:.0} <= 150 MB {}{wal}; server CPU per request {:.0} / {:.0} / {:.0} µs \
+             (healthz / click / postback)",
             self.backend,
             check(clicks >= 0.5),
             check(postbacks >= 0.25),
@@ -118,6 +121,9 @@ impl Figures {
             check(postback_p99 <= 10.0),
             self.peak_rss_mb,
             check(self.peak_rss_mb <= 150.0),
+            self.cpu_us[0],
+            self.cpu_us[1],
+            self.cpu_us[2],
         )
     }
 }
@@ -162,7 +168,10 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     let mut healthz_best = None;
     for &connections in levels {
         eprintln!("== {backend}: /healthz, {connections} connections");
-        let stats = closed_loop(&client, connections, duration, healthz.clone(), None).await;
+        let cpu = target.cpu_time();
+        let mut stats = closed_loop(&client, connections, duration, healthz.clone(), None).await;
+        stats.server_cpu = target.cpu_time().saturating_sub(cpu);
+        report(&stats);
         healthz_best = best(healthz_best, stats, connections);
     }
     let (healthz, healthz_connections) =
@@ -179,8 +188,11 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     for &connections in levels {
         eprintln!("== {backend}: clicks at the maximum rate, {connections} connections");
         let requests = target.click_requests("max", clicks_sent);
-        let stats =
+        let cpu = target.cpu_time();
+        let mut stats =
             closed_loop(&client, connections, duration, requests, Some(on_response.clone())).await;
+        stats.server_cpu = target.cpu_time().saturating_sub(cpu);
+        report(&stats);
         clicks_sent += stats.ok + stats.failed;
         clicks_best = best(clicks_best, stats, connections);
     }
@@ -194,7 +206,10 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     for &connections in levels {
         eprintln!("== {backend}: postbacks at the maximum rate, {connections} connections");
         let requests = target.postback_requests(click_ids.clone(), "Install", postbacks_sent);
-        let stats = closed_loop(&client, connections, duration, requests, None).await;
+        let cpu = target.cpu_time();
+        let mut stats = closed_loop(&client, connections, duration, requests, None).await;
+        stats.server_cpu = target.cpu_time().saturating_sub(cpu);
+        report(&stats);
         postbacks_sent += stats.ok + stats.failed;
         postbacks_best = best(postbacks_best, stats, connections);
     }
@@ -253,11 +268,25 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
         clicks: clicks.rate(),
         postbacks: postbacks.rate(),
         connections: [healthz_connections, click_connections, postback_connections],
+        cpu_us: [
+            healthz.cpu_us_per_request(),
+            clicks.cpu_us_per_request(),
+            postbacks.cpu_us_per_request(),
+        ],
         click_latency: [click_half.ms(0.5), click_half.ms(0.99), click_half.ms(0.999)],
         postback_latency: [postback_half.ms(0.5), postback_half.ms(0.99), postback_half.ms(0.999)],
         peak_rss_mb,
         peak_wal_mb,
     })
+}
+
+/// One line per measurement: its rate and the server's CPU time per request.
+fn report(stats: &load::RunStats) {
+    eprintln!(
+        "   {:.0} req/s, server CPU {:.1} µs per request",
+        stats.rate(),
+        stats.cpu_us_per_request()
+    );
 }
 
 /// The better of two runs by rate, with its connection level.

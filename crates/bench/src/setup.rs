@@ -199,6 +199,23 @@ impl Target {
             .unwrap_or(0)
     }
 
+    /// CPU time (user and system) the server process has used so far. On PostgreSQL the
+    /// database's own processes are not included.
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // After the command name (in parentheses, may hold spaces) the fields start at the
+        // third; utime and stime are the 14th and 15th, in clock ticks (USER_HZ: 100 on Linux).
+        let ticks: u64 = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().skip(11).take(2))
+            .into_iter()
+            .flatten()
+            .filter_map(|field| field.parse::<u64>().ok())
+            .sum();
+        Duration::from_millis(ticks * 10)
+    }
+
     /// Stops the server and removes its database.
     pub async fn stop(mut self) {
         let _ = self.child.kill();

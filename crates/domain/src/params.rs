@@ -36,7 +36,7 @@ pub struct PostbackParams {
     /// First usable value per key, cleaned.
     values: BTreeMap<String, String>,
     /// First occurrence per key as received (decoded), bounded, for the event log.
-    raw: Map<String, Value>,
+    raw: std::sync::Arc<Map<String, Value>>,
     problems: Vec<ParamProblem>,
 }
 
@@ -135,7 +135,7 @@ impl PostbackParams {
     /// Every parameter as received after decoding (first occurrence each, empty ones included),
     /// for the event log. Bounded by [`MAX_RAW_KEYS`] and [`MAX_RAW_VALUE`]; `signature` is
     /// redacted because the log must not hold the tenant's credentials.
-    pub fn raw(&self) -> Map<String, Value> {
+    pub fn raw(&self) -> std::sync::Arc<Map<String, Value>> {
         self.raw.clone()
     }
 
@@ -273,7 +273,8 @@ impl PostbackParams {
             }
             return;
         }
-        self.raw.insert(key.to_owned(), Value::String(value.to_owned()));
+        std::sync::Arc::make_mut(&mut self.raw)
+            .insert(key.to_owned(), Value::String(value.to_owned()));
     }
 
     fn push_body(&mut self, body: &[u8], content_type: Option<&str>) {

@@ -146,8 +146,12 @@ fn dedup_key(params: &PostbackParams) -> String {
 }
 
 /// Text from outside as it can be stored: PostgreSQL's TEXT refuses NUL characters.
-pub(crate) fn storable(text: &str) -> String {
-    text.replace('\0', "")
+pub(crate) fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', ""))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }
 
 pub(crate) fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -221,7 +225,7 @@ enum Verdict {
 struct Case<'a> {
     tenant: &'a TenantRecord,
     offer: OfferRecord,
-    click: ClickRecord,
+    click: &'a ClickRecord,
     conversion: ConversionRecord,
     /// `false` until the conversion row is written.
     conversion_stored: bool,
@@ -241,17 +245,18 @@ impl Engine {
         click: &ClickRecord,
         params: &PostbackParams,
     ) -> EngineResult<Decision> {
-        let mut case = self.open_case(tx, tenant, click.clone()).await?;
+        let mut case = self.open_case(tx, tenant, click).await?;
         let amount = params.cnv_amount();
-        let offer = case.offer.offer.clone();
+        let offer = &case.offer.offer;
+        let offer_id = offer.id;
         let terms = match offer.spec.offer_type {
-            OfferType::SingleEvent => Some(EventTerms::single(&offer, amount)),
-            OfferType::MultiEvent => match_event(&offer, params.cnv_event_id())
-                .map(|e| EventTerms::multi(&offer, e, amount)),
+            OfferType::SingleEvent => Some(EventTerms::single(offer, amount)),
+            OfferType::MultiEvent => match_event(offer, params.cnv_event_id())
+                .map(|e| EventTerms::multi(offer, e, amount)),
         };
         let event_id = match &terms {
             Some(terms) => terms.event_id.clone(),
-            None => storable(params.cnv_event_id().unwrap_or_default()),
+            None => storable(params.cnv_event_id().unwrap_or_default()).into_owned(),
         };
         let key = if terms.as_ref().is_some_and(|t| t.repeatable) {
             dedup_key(params)
@@ -293,7 +298,7 @@ impl Engine {
             id: Uuid::now_v7(),
             tenant_id: tenant.id,
             conversion_id: case.conversion.id,
-            offer_id: offer.id,
+            offer_id,
             click_id: click.id,
             partner_id: click.partner_id,
             pub_member_id: click.pub_member_id.clone(),
@@ -307,7 +312,7 @@ impl Engine {
             revenue: terms.revenue,
             reward: terms.reward,
             amount,
-            currency: params.cnv_currency().map(storable),
+            currency: params.cnv_currency().map(|currency| storable(currency).into_owned()),
             transaction_id: Uuid::new_v4(),
             params: params.raw(),
             completed_at: now,
@@ -345,7 +350,7 @@ impl Engine {
         &self,
         tx: &mut dyn Tx,
         tenant: &'a TenantRecord,
-        click: ClickRecord,
+        click: &'a ClickRecord,
     ) -> EngineResult<Case<'a>> {
         let offer = tx.lock_offer(tenant.id, click.offer_id).await?.ok_or(EngineError::NotFound)?;
         let existing = tx.conversion_for_click(tenant.id, click.id).await?;
@@ -397,7 +402,7 @@ impl Engine {
             let change = StatusChange {
                 tenant: case.tenant,
                 offer: &case.offer.offer,
-                click: &case.click,
+                click: case.click,
                 conversion: &case.conversion,
                 event: &case.events[*index],
                 previous: *previous,
@@ -562,7 +567,7 @@ impl Engine {
             let mut tx = self.store.write().await?;
             let Some(tenant) = tx.tenant_by_id(event.tenant_id).await? else { continue };
             let Some(click) = tx.click(tenant.id, event.click_id).await? else { continue };
-            let mut case = self.open_case(tx.as_mut(), &tenant, click).await?;
+            let mut case = self.open_case(tx.as_mut(), &tenant, &click).await?;
             let Some(index) = case.events.iter().position(|e| e.id == event.id) else { continue };
             let current = &mut case.events[index];
             let due = current.status == ConversionStatus::Pending
@@ -625,7 +630,7 @@ impl Engine {
         let conversion =
             tx.conversion(tenant.id, conversion_id).await?.ok_or(EngineError::NotFound)?;
         let click = tx.click(tenant.id, conversion.click_id).await?.ok_or(EngineError::NotFound)?;
-        let mut case = self.open_case(tx.as_mut(), tenant, click).await?;
+        let mut case = self.open_case(tx.as_mut(), tenant, &click).await?;
         let targets: Vec<usize> = match event_id {
             Some(id) => {
                 vec![case.events.iter().position(|e| e.id == id).ok_or(EngineError::NotFound)?]

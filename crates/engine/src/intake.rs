@@ -121,7 +121,7 @@ impl Engine {
             }
             ClickIdParam::Valid(id) => Some(id.to_string()),
         };
-        tx.insert_postback_log(&PostbackLogEntry {
+        tx.insert_postback_log(PostbackLogEntry {
             id: Uuid::now_v7(),
             tenant_id: tenant.id,
             received_at: self.now(),

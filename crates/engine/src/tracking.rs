@@ -110,7 +110,7 @@ impl Engine {
             pub_click_id,
             pub_params,
             ip: request.ip.clone(),
-            user_agent: request.user_agent.as_deref().map(|ua| storable(bounded(ua))),
+            user_agent: request.user_agent.as_deref().map(|ua| storable(bounded(ua)).into_owned()),
             created_at: now,
         };
         let location = tracking_link(offer, &click, &tenant.currency);
@@ -168,7 +168,7 @@ fn pub_params(query: &[(String, String)]) -> Map<String, Value> {
     let mut params = Map::new();
     for (key, value) in query {
         let (key, value) = (storable(key), storable(value));
-        let (key, value) = (key.as_str(), value.trim());
+        let (key, value) = (&*key, value.trim());
         if !key.starts_with("pub_") || value.is_empty() || params.contains_key(key) {
             continue;
         }

@@ -184,7 +184,7 @@ impl Fixture {
             amount: Some(Money::parse("4.99").unwrap()),
             currency: Some("EUR".into()),
             transaction_id: Uuid::new_v4(),
-            params,
+            params: params.into(),
             completed_at: now - Duration::minutes(5),
             pending_until: None,
             created_at: now,

@@ -10,20 +10,32 @@ use gokart_storage::Page;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+/// The envelope as it is sent, serialized straight from its parts (no JSON tree in between).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a, T> {
+    response_id: Uuid,
+    is_successful: bool,
+    response_title: &'a str,
+    response_type: &'static str,
+    messages: Vec<String>,
+    data: T,
+}
+
 pub(crate) fn envelope(
     status: StatusCode,
     title: &str,
     messages: Vec<String>,
-    data: Value,
+    data: impl serde::Serialize,
 ) -> Response {
-    let body = json!({
-        "responseId": Uuid::new_v4(),
-        "isSuccessful": status.is_success(),
-        "responseTitle": title,
-        "responseType": if status.is_success() { "Success" } else { response_type(status) },
-        "messages": messages,
-        "data": data,
-    });
+    let body = Envelope {
+        response_id: Uuid::new_v4(),
+        is_successful: status.is_success(),
+        response_title: title,
+        response_type: if status.is_success() { "Success" } else { response_type(status) },
+        messages,
+        data,
+    };
     (status, Json(body)).into_response()
 }
 
@@ -43,7 +55,7 @@ fn response_type(status: StatusCode) -> &'static str {
 
 /// 200 with `data`.
 pub fn ok(title: &str, data: impl serde::Serialize) -> Response {
-    envelope(StatusCode::OK, title, Vec::new(), serde_json::to_value(data).unwrap_or(Value::Null))
+    envelope(StatusCode::OK, title, Vec::new(), data)
 }
 
 /// 200 with a page of items and GoKart's paging fields.

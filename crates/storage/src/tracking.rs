@@ -103,7 +103,7 @@ pub struct ConversionEventRecord {
     /// The `{transaction_id}` partners see: one per conversion event, stable across retries.
     pub transaction_id: Uuid,
     /// The postback's parameters as received (the `cnv_*` values and the MMP's raw data).
-    pub params: serde_json::Map<String, serde_json::Value>,
+    pub params: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
     pub completed_at: DateTime<Utc>,
     /// When a `Pending` event with a pending time becomes `Success` by itself.
     pub pending_until: Option<DateTime<Utc>>,
@@ -118,7 +118,7 @@ pub struct PostbackLogEntry {
     pub tenant_id: Uuid,
     pub received_at: DateTime<Utc>,
     pub method: String,
-    pub params: serde_json::Map<String, serde_json::Value>,
+    pub params: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
     pub http_status: u16,
     /// `Success`, `Pending`, `Rejected`, `Duplicate`, `Unattributed`, or empty for 4xx/5xx.
     pub status: String,
@@ -234,7 +234,7 @@ pub trait TrackingTx: Send {
         limit: u32,
     ) -> Result<Vec<ConversionEventRecord>>;
 
-    async fn insert_postback_log(&mut self, entry: &PostbackLogEntry) -> Result<()>;
+    async fn insert_postback_log(&mut self, entry: PostbackLogEntry) -> Result<()>;
     /// Newest first; `from` and `to` inclusive.
     async fn postback_log(
         &mut self,

@@ -18,7 +18,6 @@ use gokart_engine::{
     EngineError,
 };
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::{
     envelope::envelope, list, ok, ApiError, ApiQuery, ApiTenant, AppState, Management, PageQuery,
@@ -62,16 +61,26 @@ async fn postback(
     Ok(answer_response(&answer))
 }
 
+/// `data` of a 200 answer to a postback.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostbackData<'a> {
+    status: &'a str,
+    conversion_id: Option<uuid::Uuid>,
+    conversion_event_id: Option<uuid::Uuid>,
+    rejection_reason: Option<&'a str>,
+}
+
 fn answer_response(answer: &PostbackAnswer) -> Response {
     match answer.http_status {
         200 => ok(
             "Postback",
-            json!({
-                "status": answer.status,
-                "conversionId": answer.conversion_id,
-                "conversionEventId": answer.conversion_event_id,
-                "rejectionReason": answer.rejection_reason,
-            }),
+            PostbackData {
+                status: answer.status,
+                conversion_id: answer.conversion_id,
+                conversion_event_id: answer.conversion_event_id,
+                rejection_reason: answer.rejection_reason.as_deref(),
+            },
         ),
         401 => envelope(
             StatusCode::UNAUTHORIZED,

@@ -91,10 +91,10 @@ impl SqlTx {
             return statements;
         }
         let pending = std::mem::take(&mut self.pending);
-        write_conversions(&mut statements, &pending.conversions);
-        write_conversion_events(&mut statements, &pending.events);
-        write_deliveries(&mut statements, &pending.deliveries);
-        write_postback_log(&mut statements, &pending.log);
+        write_conversions(&mut statements, pending.conversions);
+        write_conversion_events(&mut statements, pending.events);
+        write_deliveries(&mut statements, pending.deliveries);
+        write_postback_log(&mut statements, pending.log);
         for ((tenant_id, offer_id), units) in pending.spent {
             statements.statement(
                 &["UPDATE offers SET spent = spent + ", " WHERE tenant_id = ", " AND id = "],
@@ -233,6 +233,9 @@ impl SqlTx {
         let (mut counted, mut pairs, mut partners) = (Vec::new(), HashSet::new(), HashSet::new());
         let read_callback = !self.pending.callback_settings.contains_key(&tenant_id);
         let read_credentials = !self.pending.credentials.contains_key(&tenant_id);
+        // Sized once for the batch: grown row by row, each map rehashed several times.
+        self.pending.clicks.reserve(click_ids.len());
+        self.pending.conversion_of_click.reserve(click_ids.len());
         for id in click_ids {
             self.pending.conversion_of_click.insert((tenant_id, *id), None);
         }
@@ -420,15 +423,15 @@ async fn select_in(
 fn write_rows<T>(
     statements: &mut Statements,
     sql: &str,
-    rows: &[T],
-    values: impl Fn(&T) -> Vec<Value>,
+    rows: Vec<T>,
+    values: impl FnMut(T) -> Vec<Value>,
 ) {
     if !rows.is_empty() {
-        statements.insert(sql, rows.iter().map(values));
+        statements.insert(sql, rows.into_iter().map(values));
     }
 }
 
-fn write_conversions(statements: &mut Statements, rows: &[ConversionRecord]) {
+fn write_conversions(statements: &mut Statements, rows: Vec<ConversionRecord>) {
     let sql = "INSERT INTO conversions (id, tenant_id, offer_id, click_id, partner_id,
                    pub_member_id, status, rejection_reason, created_at, updated_at) ";
     write_rows(statements, sql, rows, |conversion| {
@@ -438,16 +441,16 @@ fn write_conversions(statements: &mut Statements, rows: &[ConversionRecord]) {
             conversion.offer_id.into(),
             conversion.click_id.into(),
             conversion.partner_id.into(),
-            conversion.pub_member_id.clone().into(),
+            conversion.pub_member_id.into(),
             conversion.status.as_str().into(),
-            conversion.rejection_reason.clone().into(),
+            conversion.rejection_reason.into(),
             conversion.created_at.into(),
             conversion.updated_at.into(),
         ]
     });
 }
 
-fn write_conversion_events(statements: &mut Statements, rows: &[ConversionEventRecord]) {
+fn write_conversion_events(statements: &mut Statements, rows: Vec<ConversionEventRecord>) {
     let sql = "INSERT INTO conversion_events (id, tenant_id, conversion_id, offer_id, click_id,
                    partner_id, pub_member_id, event_id, event_name, sequence_number, dedup_key,
                    status, rejection_reason, counted, revenue, reward, amount, currency,
@@ -460,18 +463,18 @@ fn write_conversion_events(statements: &mut Statements, rows: &[ConversionEventR
             event.offer_id.into(),
             event.click_id.into(),
             event.partner_id.into(),
-            event.pub_member_id.clone().into(),
-            event.event_id.clone().into(),
-            event.event_name.clone().into(),
+            event.pub_member_id.into(),
+            event.event_id.into(),
+            event.event_name.into(),
             event.sequence_number.map(i64::from).into(),
-            event.dedup_key.clone().into(),
+            event.dedup_key.into(),
             event.status.as_str().into(),
-            event.rejection_reason.clone().into(),
+            event.rejection_reason.into(),
             event.counted.into(),
             event.revenue.units().into(),
             event.reward.units().into(),
             event.amount.map(|amount| amount.units()).into(),
-            event.currency.clone().into(),
+            event.currency.into(),
             event.transaction_id.into(),
             serde_json::to_string(&event.params).unwrap_or_else(|_| "{}".into()).into(),
             event.completed_at.into(),
@@ -482,7 +485,7 @@ fn write_conversion_events(statements: &mut Statements, rows: &[ConversionEventR
     });
 }
 
-fn write_deliveries(statements: &mut Statements, rows: &[DeliveryRecord]) {
+fn write_deliveries(statements: &mut Statements, rows: Vec<DeliveryRecord>) {
     let sql = "INSERT INTO deliveries (id, tenant_id, kind, conversion_id, conversion_event_id,
                    transaction_id, url, method, headers, body, status, failure_reason,
                    attempt_count, next_attempt_at, locked_until, lease_owner, first_attempt_at,
@@ -495,16 +498,16 @@ fn write_deliveries(statements: &mut Statements, rows: &[DeliveryRecord]) {
             d.conversion_id.into(),
             d.conversion_event_id.into(),
             d.transaction_id.into(),
-            d.url.clone().into(),
-            d.method.clone().into(),
+            d.url.into(),
+            d.method.into(),
             serde_json::to_string(&d.headers).unwrap_or_else(|_| "[]".into()).into(),
-            d.body.clone().into(),
+            d.body.into(),
             d.status.as_str().into(),
-            d.failure_reason.clone().into(),
+            d.failure_reason.into(),
             i64::from(d.attempt_count).into(),
             d.next_attempt_at.into(),
             d.locked_until.into(),
-            d.lease_owner.clone().into(),
+            d.lease_owner.into(),
             d.first_attempt_at.into(),
             d.created_at.into(),
             d.updated_at.into(),
@@ -512,7 +515,7 @@ fn write_deliveries(statements: &mut Statements, rows: &[DeliveryRecord]) {
     });
 }
 
-fn write_postback_log(statements: &mut Statements, rows: &[PostbackLogEntry]) {
+fn write_postback_log(statements: &mut Statements, rows: Vec<PostbackLogEntry>) {
     let sql = "INSERT INTO postback_log (id, tenant_id, received_at, method, params, http_status,
                    status, rejection_reason, click_id, conversion_id, conversion_event_id) ";
     write_rows(statements, sql, rows, |entry| {
@@ -520,12 +523,12 @@ fn write_postback_log(statements: &mut Statements, rows: &[PostbackLogEntry]) {
             entry.id.into(),
             entry.tenant_id.into(),
             entry.received_at.into(),
-            entry.method.clone().into(),
+            entry.method.into(),
             serde_json::to_string(&entry.params).unwrap_or_else(|_| "{}".into()).into(),
             i64::from(entry.http_status).into(),
-            entry.status.clone().into(),
-            entry.rejection_reason.clone().into(),
-            entry.click_id.clone().into(),
+            entry.status.into(),
+            entry.rejection_reason.into(),
+            entry.click_id.into(),
             entry.conversion_id.into(),
             entry.conversion_event_id.into(),
         ]

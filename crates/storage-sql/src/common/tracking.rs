@@ -69,7 +69,7 @@ fn conversion_event_from_row(row: &impl RowLike) -> Result<ConversionEventRecord
         amount: col::<Option<i64>>(row, "amount")?.map(Money::from_units),
         currency: col(row, "currency")?,
         transaction_id: parse_uuid(&col::<String>(row, "transaction_id")?),
-        params: json_map(&col::<String>(row, "params")?),
+        params: std::sync::Arc::new(json_map(&col::<String>(row, "params")?)),
         completed_at: at(col(row, "completed_at")?),
         pending_until: col::<Option<i64>>(row, "pending_until")?.map(at),
         created_at: at(col(row, "created_at")?),
@@ -83,7 +83,7 @@ fn postback_log_from_row(row: &impl RowLike) -> Result<PostbackLogEntry> {
         tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
         received_at: at(col(row, "received_at")?),
         method: col(row, "method")?,
-        params: json_map(&col::<String>(row, "params")?),
+        params: std::sync::Arc::new(json_map(&col::<String>(row, "params")?)),
         http_status: u16::try_from(col::<i64>(row, "http_status")?).unwrap_or(0),
         status: col(row, "status")?,
         rejection_reason: col(row, "rejection_reason")?,
@@ -125,7 +125,7 @@ fn click_values(click: &ClickRecord) -> Vec<Value> {
 }
 
 fn write_clicks(statements: &mut Statements, clicks: &[&ClickRecord]) {
-    write_rows(statements, CLICK_INSERT, clicks, |click| click_values(click));
+    write_rows(statements, CLICK_INSERT, clicks.to_vec(), |click| click_values(click));
 }
 
 /// A conversions query: the tenant, the range, then the filters' values.
@@ -478,8 +478,8 @@ impl TrackingTx for SqlTx {
         rows.iter().map(conversion_event_from_row).collect()
     }
 
-    async fn insert_postback_log(&mut self, entry: &PostbackLogEntry) -> Result<()> {
-        self.pending.log.push(entry.clone());
+    async fn insert_postback_log(&mut self, entry: PostbackLogEntry) -> Result<()> {
+        self.pending.log.push(entry);
         Ok(())
     }
 
