@@ -86,6 +86,10 @@ pub(crate) enum Batching {
 pub(crate) struct Prepared {
     sql: String,
     rows: Vec<Vec<Value>>,
+    /// For an INSERT of many rows: the same INSERT of [`Prepared::CHUNK_ROWS`] rows at once,
+    /// run for each whole chunk (`sql` takes the rest one by one). One run opens the table's
+    /// and each index's cursor once for all of its rows.
+    chunked: Option<String>,
 }
 
 impl Prepared {
@@ -106,16 +110,30 @@ impl Prepared {
                 None => {}
             }
         }
-        Prepared { sql, rows: vec![values] }
+        Prepared { sql, rows: vec![values], chunked: None }
     }
+
+    /// Rows per run of [`Prepared::chunked`]: 384 values for the widest table (events, 24
+    /// columns), far under SQLite's limit, and two statement texts per table whatever the
+    /// number of rows.
+    pub(crate) const CHUNK_ROWS: usize = 16;
 
     /// `insert` (`INSERT INTO <table> (<columns>) `) with one row of placeholders, run for each
     /// of `rows`.
     fn insert(insert: &str, rows: impl IntoIterator<Item = Vec<Value>>) -> Self {
         let rows: Vec<Vec<Value>> = rows.into_iter().collect();
         let width = rows.first().map_or(0, Vec::len);
-        let placeholders: Vec<String> = (1..=width).map(|i| format!("?{i}")).collect();
-        Prepared { sql: format!("{insert}VALUES ({})", placeholders.join(", ")), rows }
+        let row = |first: usize| {
+            let placeholders: Vec<String> =
+                (first..first + width).map(|i| format!("?{i}")).collect();
+            format!("({})", placeholders.join(", "))
+        };
+        let chunked = (rows.len() >= Self::CHUNK_ROWS).then(|| {
+            let chunk: Vec<String> =
+                (0..Self::CHUNK_ROWS).map(|index| row(1 + index * width)).collect();
+            format!("{insert}VALUES {}", chunk.join(", "))
+        });
+        Prepared { sql: format!("{insert}VALUES {}", row(1)), rows, chunked }
     }
 }
 
