@@ -102,8 +102,8 @@ impl SqliteStore {
 }
 
 /// The checkpointer's nice value: it runs when a core is free rather than taking one from a
-/// request or the writer. On two cores at half load, with the checkpointer at the default,
-/// postbacks' p99 was over 18 ms in five of six runs; niced, under 10.5 ms in five of six
+/// request or the writer. On two cores at half load, postbacks' p99 was at most 10 ms in
+/// three of ten runs with the checkpointer at the default, in seven of ten niced
 /// (docs/decisions/performance.md). Under full load it still gets its share (a tenth of a
 /// default thread's), and the WAL stays bounded: the writer restarts it at the latest at
 /// `LONGEST_WAL_FRAMES`.
