@@ -168,10 +168,8 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     let mut healthz_best = None;
     for &connections in levels {
         eprintln!("== {backend}: /healthz, {connections} connections");
-        let cpu = target.cpu_time();
-        let mut stats = closed_loop(&client, connections, duration, healthz.clone(), None).await;
-        stats.server_cpu = target.cpu_time().saturating_sub(cpu);
-        report(&stats);
+        let run = closed_loop(&client, connections, duration, healthz.clone(), None);
+        let stats = with_server_cpu(&target, run).await;
         healthz_best = best(healthz_best, stats, connections);
     }
     let (healthz, healthz_connections) =
@@ -188,11 +186,8 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     for &connections in levels {
         eprintln!("== {backend}: clicks at the maximum rate, {connections} connections");
         let requests = target.click_requests("max", clicks_sent);
-        let cpu = target.cpu_time();
-        let mut stats =
-            closed_loop(&client, connections, duration, requests, Some(on_response.clone())).await;
-        stats.server_cpu = target.cpu_time().saturating_sub(cpu);
-        report(&stats);
+        let run = closed_loop(&client, connections, duration, requests, Some(on_response.clone()));
+        let stats = with_server_cpu(&target, run).await;
         clicks_sent += stats.ok + stats.failed;
         clicks_best = best(clicks_best, stats, connections);
     }
@@ -206,10 +201,8 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     for &connections in levels {
         eprintln!("== {backend}: postbacks at the maximum rate, {connections} connections");
         let requests = target.postback_requests(click_ids.clone(), "Install", postbacks_sent);
-        let cpu = target.cpu_time();
-        let mut stats = closed_loop(&client, connections, duration, requests, None).await;
-        stats.server_cpu = target.cpu_time().saturating_sub(cpu);
-        report(&stats);
+        let run = closed_loop(&client, connections, duration, requests, None);
+        let stats = with_server_cpu(&target, run).await;
         postbacks_sent += stats.ok + stats.failed;
         postbacks_best = best(postbacks_best, stats, connections);
     }
@@ -280,13 +273,21 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     })
 }
 
-/// One line per measurement: its rate and the server's CPU time per request.
-fn report(stats: &load::RunStats) {
+/// Runs one measurement, keeps the server CPU time it took, and prints a line: its rate and
+/// the server's CPU time per request.
+async fn with_server_cpu(
+    target: &setup::Target,
+    run: impl std::future::Future<Output = load::RunStats>,
+) -> load::RunStats {
+    let before = target.cpu_time();
+    let mut stats = run.await;
+    stats.server_cpu = target.cpu_time().saturating_sub(before);
     eprintln!(
         "   {:.0} req/s, server CPU {:.1} µs per request",
         stats.rate(),
         stats.cpu_us_per_request()
     );
+    stats
 }
 
 /// The better of two runs by rate, with its connection level.

@@ -81,8 +81,8 @@ pub(crate) enum Batching {
     Prepared,
 }
 
-/// A statement with placeholders `?1`, `?2`, … and the rows of values to run it with
-/// (`Batching::Prepared`).
+/// A statement with placeholders (`?1`, `?2`, …, or `?` for an INSERT's rows) and the rows of
+/// values to run it with (`Batching::Prepared`).
 pub(crate) struct Prepared {
     sql: String,
     rows: Vec<Vec<Value>>,
@@ -122,18 +122,11 @@ impl Prepared {
     /// of `rows`.
     fn insert(insert: &str, rows: impl IntoIterator<Item = Vec<Value>>) -> Self {
         let rows: Vec<Vec<Value>> = rows.into_iter().collect();
-        let width = rows.first().map_or(0, Vec::len);
-        let row = |first: usize| {
-            let placeholders: Vec<String> =
-                (first..first + width).map(|i| format!("?{i}")).collect();
-            format!("({})", placeholders.join(", "))
-        };
-        let chunked = (rows.len() >= Self::CHUNK_ROWS).then(|| {
-            let chunk: Vec<String> =
-                (0..Self::CHUNK_ROWS).map(|index| row(1 + index * width)).collect();
-            format!("{insert}VALUES {}", chunk.join(", "))
-        });
-        Prepared { sql: format!("{insert}VALUES {}", row(1)), rows, chunked }
+        // Anonymous placeholders, bound in order: a chunk's text is one row's, repeated.
+        let row = format!("({})", vec!["?"; rows.first().map_or(0, Vec::len)].join(", "));
+        let chunked = (rows.len() >= Self::CHUNK_ROWS)
+            .then(|| format!("{insert}VALUES {}", vec![row.as_str(); Self::CHUNK_ROWS].join(", ")));
+        Prepared { sql: format!("{insert}VALUES {row}"), rows, chunked }
     }
 }
 

@@ -116,8 +116,7 @@ fn give_way_to_the_hot_paths() {
     #[allow(unsafe_code)]
     // SAFETY: gettid and setpriority take and return plain integers and touch no memory.
     let refused = unsafe {
-        let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, thread, CHECKPOINTER_NICE) != 0
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, CHECKPOINTER_NICE) != 0
     };
     #[cfg(not(target_os = "linux"))]
     let refused = false;
@@ -585,6 +584,37 @@ mod tests {
         (store, dir)
     }
 
+    /// A migrated store with one tenant in it.
+    async fn store_with_owner(name: &str) -> (SqliteStore, std::path::PathBuf, TenantRecord) {
+        let (store, dir) = fresh_store(name).await;
+        let owner = tenant("owner");
+        let mut write = store.write().await.unwrap();
+        write.insert_tenant(&owner).await.unwrap();
+        write.commit().await.unwrap();
+        (store, dir, owner)
+    }
+
+    /// The `n`-th click of `owner` on `offer_id`, with values of its own.
+    fn click(owner: &TenantRecord, offer_id: uuid::Uuid, n: usize) -> gokart_storage::ClickRecord {
+        use chrono::SubsecRound;
+        gokart_storage::ClickRecord {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: owner.id,
+            offer_id,
+            partner_id: None,
+            pub_member_id: format!("member-{n}"),
+            pub_click_id: Some(format!("pc-{n}")),
+            pub_params: serde_json::Map::from_iter([(
+                "pub_sub_1".to_owned(),
+                serde_json::Value::String(format!("sub-{n}")),
+            )]),
+            ip: None,
+            user_agent: None,
+            // As stored: in microseconds.
+            created_at: chrono::Utc::now().trunc_subsecs(6),
+        }
+    }
+
     /// Writes a tenant, then reads it back: the writer takes writes.
     async fn assert_writes_go_through(store: &SqliteStore) {
         let mut kept = store.write().await.unwrap();
@@ -616,24 +646,8 @@ mod tests {
     /// through.
     #[tokio::test]
     async fn a_failed_direct_write_leaves_nothing_and_the_writer_recovers() {
-        let (store, dir) = fresh_store("direct").await;
-        let owner = tenant("owner");
-        let mut write = store.write().await.unwrap();
-        write.insert_tenant(&owner).await.unwrap();
-        write.commit().await.unwrap();
-
-        let click = gokart_storage::ClickRecord {
-            id: uuid::Uuid::now_v7(),
-            tenant_id: owner.id,
-            offer_id: uuid::Uuid::now_v7(),
-            partner_id: None,
-            pub_member_id: "member".to_owned(),
-            pub_click_id: None,
-            pub_params: serde_json::Map::new(),
-            ip: None,
-            user_agent: None,
-            created_at: chrono::Utc::now(),
-        };
+        let (store, dir, owner) = store_with_owner("direct").await;
+        let click = click(&owner, uuid::Uuid::now_v7(), 0);
         let repeat =
             gokart_storage::ClickRecord { pub_member_id: "repeat".to_owned(), ..click.clone() };
         assert!(store.insert_clicks(&[&click, &repeat]).await.is_err());
@@ -651,31 +665,9 @@ mod tests {
     /// fails the whole batch and stores nothing.
     #[tokio::test]
     async fn a_batch_in_chunks_stores_every_row_or_none() {
-        let (store, dir) = fresh_store("chunks").await;
-        let owner = tenant("owner");
-        let mut write = store.write().await.unwrap();
-        write.insert_tenant(&owner).await.unwrap();
-        write.commit().await.unwrap();
-
+        let (store, dir, owner) = store_with_owner("chunks").await;
         let offer_id = uuid::Uuid::now_v7();
-        // Times are stored in microseconds.
-        let now =
-            gokart_domain::time::from_micros(gokart_domain::time::to_micros(chrono::Utc::now()));
-        let click = |n: usize| gokart_storage::ClickRecord {
-            id: uuid::Uuid::now_v7(),
-            tenant_id: owner.id,
-            offer_id,
-            partner_id: None,
-            pub_member_id: format!("member-{n}"),
-            pub_click_id: Some(format!("pc-{n}")),
-            pub_params: serde_json::Map::from_iter([(
-                "pub_sub_1".to_owned(),
-                serde_json::Value::String(format!("sub-{n}")),
-            )]),
-            ip: None,
-            user_agent: None,
-            created_at: now,
-        };
+        let click = |n| click(&owner, offer_id, n);
         let clicks: Vec<_> = (0..2 * crate::Prepared::CHUNK_ROWS + 8).map(click).collect();
         store.insert_clicks(&clicks.iter().collect::<Vec<_>>()).await.unwrap();
         let mut read = store.read().await.unwrap();

@@ -418,16 +418,18 @@ async fn select_in(
 }
 
 /// The INSERT (`sql`: the table and its columns) of `rows`, each row's values in column order.
-/// A list is one value on both backends (one array per column on PostgreSQL, one row at a time
-/// on SQLite), so no number of rows meets a bind limit.
+/// A list is one value on both backends (one array per column on PostgreSQL; on SQLite chunks
+/// of `Prepared::CHUNK_ROWS` rows, the rest one at a time), so no number of rows meets a bind
+/// limit.
 fn write_rows<T>(
     statements: &mut Statements,
     sql: &str,
-    rows: Vec<T>,
+    rows: impl IntoIterator<Item = T, IntoIter: ExactSizeIterator>,
     values: impl FnMut(T) -> Vec<Value>,
 ) {
-    if !rows.is_empty() {
-        statements.insert(sql, rows.into_iter().map(values));
+    let rows = rows.into_iter();
+    if rows.len() > 0 {
+        statements.insert(sql, rows.map(values));
     }
 }
 

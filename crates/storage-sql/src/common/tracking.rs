@@ -125,7 +125,7 @@ fn click_values(click: &ClickRecord) -> Vec<Value> {
 }
 
 fn write_clicks(statements: &mut Statements, clicks: &[&ClickRecord]) {
-    write_rows(statements, CLICK_INSERT, clicks.to_vec(), click_values);
+    write_rows(statements, CLICK_INSERT, clicks.iter().copied(), click_values);
 }
 
 /// A conversions query: the tenant, the range, then the filters' values.
