@@ -3,6 +3,7 @@
 
 pub mod availability;
 pub mod error;
+pub mod json;
 pub mod macros;
 pub mod money;
 pub mod offer;

@@ -13,7 +13,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::money::Money;
+use crate::{json::JsonObject, money::Money};
 
 /// Longest value kept per parameter in [`PostbackParams::raw`].
 pub const MAX_RAW_VALUE: usize = 2 * 1024;
@@ -36,7 +36,9 @@ pub struct PostbackParams {
     /// First usable value per key, cleaned.
     values: BTreeMap<String, String>,
     /// First occurrence per key as received (decoded), bounded, for the event log.
-    raw: std::sync::Arc<Map<String, Value>>,
+    /// Its text is written when the postback is read (in the request's handler), once for the log
+    /// entry and the event that store it.
+    raw: JsonObject,
     problems: Vec<ParamProblem>,
 }
 
@@ -112,12 +114,13 @@ impl PostbackParams {
     /// Merges the query string (with or without its `?`) and the body. Earlier occurrences win:
     /// the query before the body, and within each, in order.
     pub fn from_parts(query: &[u8], body: &[u8], content_type: Option<&str>) -> PostbackParams {
-        let mut params = PostbackParams::default();
+        let (mut params, mut raw) = (PostbackParams::default(), Map::new());
         let query = query.strip_prefix(b"?").unwrap_or(query);
         for (key, value) in form_urlencoded::parse(query) {
-            params.push(&key, &value);
+            params.push(&mut raw, &key, &value);
         }
-        params.push_body(body, content_type);
+        params.push_body(&mut raw, body, content_type);
+        params.raw = JsonObject::new(raw);
         params.check_typed_values();
         params
     }
@@ -135,7 +138,7 @@ impl PostbackParams {
     /// Every parameter as received after decoding (first occurrence each, empty ones included),
     /// for the event log. Bounded by [`MAX_RAW_KEYS`] and [`MAX_RAW_VALUE`]; `signature` is
     /// redacted because the log must not hold the tenant's credentials.
-    pub fn raw(&self) -> std::sync::Arc<Map<String, Value>> {
+    pub fn raw(&self) -> JsonObject {
         self.raw.clone()
     }
 
@@ -238,13 +241,13 @@ impl PostbackParams {
         keys.iter().find_map(|key| self.get(key))
     }
 
-    fn push(&mut self, key: &str, value: &str) {
+    fn push(&mut self, raw: &mut Map<String, Value>, key: &str, value: &str) {
         let key = key.trim();
         if key.is_empty() {
             return;
         }
         let logged = if key == "signature" { "<redacted>" } else { bounded(value, MAX_RAW_VALUE) };
-        self.push_raw(key, logged);
+        self.push_raw(raw, key, logged);
         let Some(clean) = clean_value(value) else {
             return;
         };
@@ -262,22 +265,21 @@ impl PostbackParams {
         }
     }
 
-    fn push_raw(&mut self, key: &str, value: &str) {
+    fn push_raw(&mut self, raw: &mut Map<String, Value>, key: &str, value: &str) {
         let key = bounded(key, MAX_RAW_KEY);
-        if self.raw.contains_key(key) {
+        if raw.contains_key(key) {
             return;
         }
-        if self.raw.len() >= MAX_RAW_KEYS {
+        if raw.len() >= MAX_RAW_KEYS {
             if !self.problems.contains(&ParamProblem::TooManyParameters) {
                 self.problems.push(ParamProblem::TooManyParameters);
             }
             return;
         }
-        std::sync::Arc::make_mut(&mut self.raw)
-            .insert(key.to_owned(), Value::String(value.to_owned()));
+        raw.insert(key.to_owned(), Value::String(value.to_owned()));
     }
 
-    fn push_body(&mut self, body: &[u8], content_type: Option<&str>) {
+    fn push_body(&mut self, raw: &mut Map<String, Value>, body: &[u8], content_type: Option<&str>) {
         let text = String::from_utf8_lossy(body);
         let text = text.trim_start_matches('\u{feff}').trim();
         if text.is_empty() {
@@ -287,19 +289,19 @@ impl PostbackParams {
         if kind == BodyKind::Json || text.starts_with('{') {
             if let Some(pairs) = json_object_pairs(text) {
                 for (key, value) in pairs {
-                    self.push(&key, &json_value_text(value));
+                    self.push(raw, &key, &json_value_text(value));
                 }
                 return;
             }
         }
         if kind == BodyKind::Form || looks_like_form(text) {
             for (key, value) in form_urlencoded::parse(text.as_bytes()) {
-                self.push(&key, &value);
+                self.push(raw, &key, &value);
             }
             return;
         }
         self.problems.push(ParamProblem::UnreadableBody);
-        self.push_raw(RAW_BODY_KEY, bounded(text, MAX_RAW_BODY));
+        self.push_raw(raw, RAW_BODY_KEY, bounded(text, MAX_RAW_BODY));
     }
 
     fn check_typed_values(&mut self) {

@@ -108,7 +108,7 @@ impl Engine {
             partner_id: offer.partner_id,
             pub_member_id: member,
             pub_click_id,
-            pub_params,
+            pub_params: pub_params.into(),
             ip: request.ip.clone(),
             user_agent: request.user_agent.as_deref().map(|ua| storable(bounded(ua)).into_owned()),
             created_at: now,

@@ -136,7 +136,7 @@ impl Fixture {
             partner_id: Some(partner_id),
             pub_member_id: "member-7".into(),
             pub_click_id: Some("pub click/1".into()),
-            pub_params,
+            pub_params: pub_params.into(),
             ip: Some("203.0.113.9".into()),
             user_agent: None,
             created_at: now - Duration::minutes(30),

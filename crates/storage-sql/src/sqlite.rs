@@ -607,7 +607,8 @@ mod tests {
             pub_params: serde_json::Map::from_iter([(
                 "pub_sub_1".to_owned(),
                 serde_json::Value::String(format!("sub-{n}")),
-            )]),
+            )])
+            .into(),
             ip: None,
             user_agent: None,
             // As stored: in microseconds.
@@ -662,7 +663,7 @@ mod tests {
 
     /// Many rows go in whole chunks of `Prepared::CHUNK_ROWS` and the rest one by one: 40
     /// clicks in one batch are all stored, each with its own values; a repeat inside a chunk
-    /// fails the whole batch and stores nothing.
+    /// fails the whole batch and stores nothing, and the next batch is stored.
     #[tokio::test]
     async fn a_batch_in_chunks_stores_every_row_or_none() {
         let (store, dir, owner) = store_with_owner("chunks").await;
@@ -682,6 +683,16 @@ mod tests {
         let mut read = store.read().await.unwrap();
         for (n, refused) in again.iter().enumerate() {
             assert!(read.click(owner.id, refused.id).await.unwrap().is_none(), "click {n}");
+        }
+        drop(read);
+
+        // The failed chunk ended its whole transaction (`OR ROLLBACK`); the writer's next one
+        // starts clean and stores its rows.
+        let next: Vec<_> = (0..crate::Prepared::CHUNK_ROWS + 1).map(click).collect();
+        store.insert_clicks(&next.iter().collect::<Vec<_>>()).await.unwrap();
+        let mut read = store.read().await.unwrap();
+        for stored in &next {
+            assert_eq!(read.click(owner.id, stored.id).await.unwrap().as_ref(), Some(stored));
         }
         drop(read);
         drop(store);

@@ -1,7 +1,7 @@
 //! Clicks, conversions, conversion events and the postback event log.
 
 use chrono::{DateTime, Utc};
-use gokart_domain::Money;
+use gokart_domain::{json::JsonObject, Money};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -19,8 +19,8 @@ pub struct ClickRecord {
     /// `pub_member_id`, or `pub_click_id` when no member id was given.
     pub pub_member_id: String,
     pub pub_click_id: Option<String>,
-    /// Every `pub_*` parameter given, by name.
-    pub pub_params: serde_json::Map<String, serde_json::Value>,
+    /// Every `pub_*` parameter given, by name (read back, parsed only when asked for).
+    pub pub_params: JsonObject,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -103,7 +103,7 @@ pub struct ConversionEventRecord {
     /// The `{transaction_id}` partners see: one per conversion event, stable across retries.
     pub transaction_id: Uuid,
     /// The postback's parameters as received (the `cnv_*` values and the MMP's raw data).
-    pub params: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
+    pub params: JsonObject,
     pub completed_at: DateTime<Utc>,
     /// When a `Pending` event with a pending time becomes `Success` by itself.
     pub pending_until: Option<DateTime<Utc>>,
@@ -118,7 +118,7 @@ pub struct PostbackLogEntry {
     pub tenant_id: Uuid,
     pub received_at: DateTime<Utc>,
     pub method: String,
-    pub params: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
+    pub params: JsonObject,
     pub http_status: u16,
     /// `Success`, `Pending`, `Rejected`, `Duplicate`, `Unattributed`, or empty for 4xx/5xx.
     pub status: String,

@@ -1,11 +1,6 @@
 // Clicks, conversions, conversion events and the postback log.
 
-fn json_map(text: &str) -> serde_json::Map<String, serde_json::Value> {
-    match parse_json(text) {
-        serde_json::Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    }
-}
+use gokart_domain::json::JsonObject;
 
 fn optional_uuid(row: &impl RowLike, name: &str) -> Result<Option<Uuid>> {
     Ok(col::<Option<String>>(row, name)?.map(|id| parse_uuid(&id)))
@@ -24,7 +19,7 @@ fn click_from_row(row: &impl RowLike) -> Result<ClickRecord> {
         partner_id: optional_uuid(row, "partner_id")?,
         pub_member_id: col(row, "pub_member_id")?,
         pub_click_id: col(row, "pub_click_id")?,
-        pub_params: json_map(&col::<String>(row, "pub_params")?),
+        pub_params: JsonObject::from_text(col(row, "pub_params")?),
         ip: col(row, "ip")?,
         user_agent: col(row, "user_agent")?,
         created_at: at(col(row, "created_at")?),
@@ -69,7 +64,7 @@ fn conversion_event_from_row(row: &impl RowLike) -> Result<ConversionEventRecord
         amount: col::<Option<i64>>(row, "amount")?.map(Money::from_units),
         currency: col(row, "currency")?,
         transaction_id: parse_uuid(&col::<String>(row, "transaction_id")?),
-        params: std::sync::Arc::new(json_map(&col::<String>(row, "params")?)),
+        params: JsonObject::from_text(col(row, "params")?),
         completed_at: at(col(row, "completed_at")?),
         pending_until: col::<Option<i64>>(row, "pending_until")?.map(at),
         created_at: at(col(row, "created_at")?),
@@ -83,7 +78,7 @@ fn postback_log_from_row(row: &impl RowLike) -> Result<PostbackLogEntry> {
         tenant_id: parse_uuid(&col::<String>(row, "tenant_id")?),
         received_at: at(col(row, "received_at")?),
         method: col(row, "method")?,
-        params: std::sync::Arc::new(json_map(&col::<String>(row, "params")?)),
+        params: JsonObject::from_text(col(row, "params")?),
         http_status: u16::try_from(col::<i64>(row, "http_status")?).unwrap_or(0),
         status: col(row, "status")?,
         rejection_reason: col(row, "rejection_reason")?,
@@ -117,7 +112,7 @@ fn click_values(click: &ClickRecord) -> Vec<Value> {
         click.partner_id.into(),
         click.pub_member_id.clone().into(),
         click.pub_click_id.clone().into(),
-        serde_json::to_string(&click.pub_params).unwrap_or_else(|_| "{}".into()).into(),
+        click.pub_params.text().into(),
         click.ip.clone().into(),
         click.user_agent.clone().into(),
         click.created_at.into(),
