@@ -128,11 +128,11 @@ impl Engine {
     /// Decides and logs a postback durably.
     pub(crate) async fn write_postback(
         &self,
-        tenant: &TenantRecord,
-        postback: &Postback,
+        tenant: TenantRecord,
+        postback: Postback,
     ) -> EngineResult<PostbackAnswer> {
         let (reply, answer) = oneshot::channel();
-        let write = Write::Postback(Box::new((tenant.clone(), postback.clone())));
+        let write = Write::Postback(Box::new((tenant, postback)));
         self.submit(Job { write, reply: Reply::Postback(reply) }).await?;
         answer.await.map_err(|_| writer_gone())?
     }

@@ -51,8 +51,8 @@ impl Engine {
     /// it again).
     pub async fn receive_postback(
         &self,
-        tenant: &TenantRecord,
-        postback: &Postback,
+        tenant: TenantRecord,
+        postback: Postback,
     ) -> EngineResult<PostbackAnswer> {
         self.write_postback(tenant, postback).await
     }

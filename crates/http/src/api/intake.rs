@@ -57,7 +57,7 @@ async fn postback(
             content_type,
         ),
     };
-    let answer = state.engine.receive_postback(&tenant, &postback).await?;
+    let answer = state.engine.receive_postback(tenant, postback).await?;
     Ok(answer_response(&answer))
 }
 
