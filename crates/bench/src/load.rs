@@ -36,6 +36,9 @@ pub struct RunStats {
     pub failed: u64,
     pub elapsed: Duration,
     pub latency: Histogram<u64>,
+    /// Open loop: from each request's send to its answer, whatever its schedule (the server's
+    /// own part of `latency`, and the connection's: a request never waits for a busy one here).
+    pub from_send: Histogram<u64>,
     /// CPU time the server process used during the run (set by the caller; zero if unknown).
     pub server_cpu: Duration,
 }
@@ -48,6 +51,11 @@ impl RunStats {
     /// Latency quantile in milliseconds.
     pub fn ms(&self, quantile: f64) -> f64 {
         self.latency.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    /// Quantile of the time from send to answer, in milliseconds.
+    pub fn from_send_ms(&self, quantile: f64) -> f64 {
+        self.from_send.value_at_quantile(quantile) as f64 / 1000.0
     }
 
     /// Server CPU time per answered request, in microseconds: a figure that the VM's noise
@@ -124,7 +132,7 @@ pub async fn closed_loop(
                     failed += 1;
                 }
             }
-            (ok, failed, latency)
+            (ok, failed, latency.clone(), latency)
         }));
     }
     collect(tasks, started).await
@@ -153,6 +161,7 @@ pub async fn open_loop(
         let offset = per_task.mul_f64(task as f64 / connections as f64);
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut failed, mut latency) = (0u64, 0u64, histogram());
+            let mut from_send = histogram();
             let (mut due, mut free_since) = (started + offset, started);
             loop {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -160,24 +169,26 @@ pub async fn open_loop(
                     break;
                 }
                 tokio::time::sleep_until(due.into()).await;
-                let counted_from = if free_since > due { due } else { Instant::now() };
+                let sent = Instant::now();
+                let counted_from = if free_since > due { due } else { sent };
                 if send_one(&client, make(n), &on_response).await {
                     ok += 1;
                     let _ = latency.record(counted_from.elapsed().as_micros() as u64);
+                    let _ = from_send.record(sent.elapsed().as_micros() as u64);
                 } else {
                     failed += 1;
                 }
                 free_since = Instant::now();
                 due += per_task;
             }
-            (ok, failed, latency)
+            (ok, failed, latency, from_send)
         }));
     }
     collect(tasks, started).await
 }
 
 async fn collect(
-    tasks: Vec<tokio::task::JoinHandle<(u64, u64, Histogram<u64>)>>,
+    tasks: Vec<tokio::task::JoinHandle<(u64, u64, Histogram<u64>, Histogram<u64>)>>,
     started: Instant,
 ) -> RunStats {
     let mut stats = RunStats {
@@ -185,13 +196,15 @@ async fn collect(
         failed: 0,
         elapsed: Duration::ZERO,
         latency: histogram(),
+        from_send: histogram(),
         server_cpu: Duration::ZERO,
     };
     for task in tasks {
-        if let Ok((ok, failed, latency)) = task.await {
+        if let Ok((ok, failed, latency, from_send)) = task.await {
             stats.ok += ok;
             stats.failed += failed;
             let _ = stats.latency.add(latency);
+            let _ = stats.from_send.add(from_send);
         }
     }
     stats.elapsed = started.elapsed();

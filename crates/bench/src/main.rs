@@ -9,7 +9,9 @@
 //! A maximum rate is the best over the `--connections` levels (32, 128 and 256 by default),
 //! each endpoint measured at every level: a group commit answers more per commit the more
 //! requests are in flight, while `/healthz` peaks early, so one fixed level would understate one
-//! side or the other.
+//! side or the other. The three take turns, level by level, for `--rounds` rounds (2 by
+//! default), and each maximum is the best of them all: on this VM rates drift by half within a
+//! minute, and a ratio of two rates measured a minute apart measured the drift.
 //!
 //! `GOKART_BENCH_SERVER_LOG=1` lets the server's log through to this command's stderr.
 
@@ -38,6 +40,10 @@ struct Args {
     /// gave the maximum.
     #[arg(long, value_delimiter = ',', default_value = "32,128,256")]
     connections: Vec<usize>,
+    /// Rounds of the maximum-rate measurements: each round measures /healthz, clicks and
+    /// postbacks at every level, one after the other; each maximum is the best of all rounds.
+    #[arg(long, default_value_t = 2)]
+    rounds: u32,
     /// Clicks stored before measuring (e.g. 10000000 for the large-database check).
     #[arg(long, default_value_t = 0)]
     prefill: u64,
@@ -165,16 +171,6 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
 
     let host = target.api_host.clone();
     let healthz: MakeRequest = Arc::new(move |_| get(addr, &host, "/healthz"));
-    let mut healthz_best = None;
-    for &connections in levels {
-        eprintln!("== {backend}: /healthz, {connections} connections");
-        let run = closed_loop(&client, connections, duration, healthz.clone(), None);
-        let stats = with_server_cpu(&target, run).await;
-        healthz_best = best(healthz_best, stats, connections);
-    }
-    let (healthz, healthz_connections) =
-        healthz_best.ok_or_else(|| anyhow::anyhow!("no connection levels"))?;
-
     let clicks_seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let collect = clicks_seen.clone();
     let on_response: OnResponse = Arc::new(move |response| {
@@ -182,34 +178,44 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
             collect.lock().unwrap_or_else(|e| e.into_inner()).push(id);
         }
     });
-    let (mut clicks_best, mut clicks_sent) = (None, 0);
-    for &connections in levels {
-        eprintln!("== {backend}: clicks at the maximum rate, {connections} connections");
-        let requests = target.click_requests("max", clicks_sent);
-        let run = closed_loop(&client, connections, duration, requests, Some(on_response.clone()));
-        let stats = with_server_cpu(&target, run).await;
-        clicks_sent += stats.ok + stats.failed;
-        clicks_best = best(clicks_best, stats, connections);
-    }
-    let (clicks, click_connections) = clicks_best.expect("levels are not empty");
+    let take_clicks_seen =
+        || Arc::new(std::mem::take(&mut *clicks_seen.lock().unwrap_or_else(|e| e.into_inner())));
+    // The three endpoints take turns, level by level and round after round, so that the VM's
+    // slow and fast moments (its rates drift by half within a minute) fall on all three alike.
+    let (mut healthz_best, mut clicks_best, mut postbacks_best) = (None, None, None);
+    let mut clicks_sent = 0;
+    for round in 1..=args.rounds {
+        for &connections in levels {
+            let run_of = format!("{connections} connections, round {round} of {}", args.rounds);
+            eprintln!("== {backend}: /healthz, {run_of}");
+            let run = closed_loop(&client, connections, duration, healthz.clone(), None);
+            healthz_best = best(healthz_best, with_server_cpu(&target, run).await, connections);
 
-    // Every postback an install of a click not yet converted: each level goes on where the
-    // last one stopped.
-    let click_ids =
-        Arc::new(std::mem::take(&mut *clicks_seen.lock().unwrap_or_else(|e| e.into_inner())));
-    let (mut postbacks_best, mut postbacks_sent) = (None, 0);
-    for &connections in levels {
-        eprintln!("== {backend}: postbacks at the maximum rate, {connections} connections");
-        let requests = target.postback_requests(click_ids.clone(), "Install", postbacks_sent);
-        let run = closed_loop(&client, connections, duration, requests, None);
-        let stats = with_server_cpu(&target, run).await;
-        postbacks_sent += stats.ok + stats.failed;
-        postbacks_best = best(postbacks_best, stats, connections);
+            eprintln!("== {backend}: clicks at the maximum rate, {run_of}");
+            let requests = target.click_requests("max", clicks_sent);
+            let run =
+                closed_loop(&client, connections, duration, requests, Some(on_response.clone()));
+            let stats = with_server_cpu(&target, run).await;
+            clicks_sent += stats.ok + stats.failed;
+            clicks_best = best(clicks_best, stats, connections);
+
+            // Installs of the clicks just made, each converted once.
+            eprintln!("== {backend}: postbacks at the maximum rate, {run_of}");
+            let click_ids = take_clicks_seen();
+            let requests = target.postback_requests(click_ids.clone(), "Install", 0);
+            let run = closed_loop(&client, connections, duration, requests, None);
+            let stats = with_server_cpu(&target, run).await;
+            if stats.ok + stats.failed > click_ids.len() as u64 {
+                eprintln!("   note: more postbacks than clicks; some were duplicates");
+            }
+            postbacks_best = best(postbacks_best, stats, connections);
+        }
     }
-    let (postbacks, postback_connections) = postbacks_best.expect("levels are not empty");
-    if postbacks_sent > click_ids.len() as u64 {
-        eprintln!("   note: more postbacks than clicks; some were duplicates");
-    }
+    let (healthz, healthz_connections) =
+        healthz_best.ok_or_else(|| anyhow::anyhow!("no connection levels or rounds"))?;
+    let (clicks, click_connections) = clicks_best.expect("levels and rounds are not empty");
+    let (postbacks, postback_connections) =
+        postbacks_best.expect("levels and rounds are not empty");
 
     eprintln!("== {backend}: clicks at half load, {click_connections} connections");
     let click_half = open_loop(
@@ -225,8 +231,7 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     eprintln!("== {backend}: postbacks at half load, {postback_connections} connections");
     // Installs again, as at the maximum rate (a later event costs more to decide: half of the
     // installs' rate would not be half load for it), of the clicks just made at half load.
-    let click_ids =
-        Arc::new(std::mem::take(&mut *clicks_seen.lock().unwrap_or_else(|e| e.into_inner())));
+    let click_ids = take_clicks_seen();
     let postback_half = open_loop(
         &client,
         postback_connections,
@@ -240,6 +245,13 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
         eprintln!("   note: more postbacks at half load than clicks; some were duplicates");
     }
 
+    for (name, half) in [("clicks", &click_half), ("postbacks", &postback_half)] {
+        eprintln!(
+            "   {name} at half load: p99 {:.2} ms from the schedule, {:.2} ms from the send",
+            half.ms(0.99),
+            half.from_send_ms(0.99)
+        );
+    }
     let peak_rss_mb = target.peak_rss_kb() as f64 / 1024.0;
     let peak_wal_mb =
         wal.map(|peak| peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1048576.0);
