@@ -54,7 +54,7 @@ impl RunStats {
     }
 
     /// Quantile of the time from send to answer, in milliseconds.
-    pub fn from_send_ms(&self, quantile: f64) -> f64 {
+    pub fn ms_from_send(&self, quantile: f64) -> f64 {
         self.from_send.value_at_quantile(quantile) as f64 / 1000.0
     }
 
@@ -187,10 +187,10 @@ pub async fn open_loop(
     collect(tasks, started).await
 }
 
-async fn collect(
-    tasks: Vec<tokio::task::JoinHandle<(u64, u64, Histogram<u64>, Histogram<u64>)>>,
-    started: Instant,
-) -> RunStats {
+/// What one connection's loop counted: answered, failed, latency, and latency from the send.
+type TaskCounts = (u64, u64, Histogram<u64>, Histogram<u64>);
+
+async fn collect(tasks: Vec<tokio::task::JoinHandle<TaskCounts>>, started: Instant) -> RunStats {
     let mut stats = RunStats {
         ok: 0,
         failed: 0,

@@ -249,7 +249,7 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
         eprintln!(
             "   {name} at half load: p99 {:.2} ms from the schedule, {:.2} ms from the send",
             half.ms(0.99),
-            half.from_send_ms(0.99)
+            half.ms_from_send(0.99)
         );
     }
     let peak_rss_mb = target.peak_rss_kb() as f64 / 1024.0;
