@@ -24,9 +24,10 @@ const MAX_PUB_VALUE: usize = 1024;
 
 /// A click as the tracking link received it.
 #[derive(Debug, Clone, Default)]
-pub struct ClickRequest {
-    /// Every query parameter, decoded, in order (duplicates included; the first non-empty wins).
-    pub query: Vec<(String, String)>,
+pub struct ClickRequest<'a> {
+    /// The query string as received, without its `?`. Its `pub_*` parameters are decoded from
+    /// it (the first non-empty one of each name wins); the others are not copied at all.
+    pub query: &'a str,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -79,11 +80,11 @@ impl Engine {
         &self,
         tenant: &TenantRecord,
         offer_id: Uuid,
-        request: &ClickRequest,
+        request: &ClickRequest<'_>,
         record: bool,
     ) -> Result<ClickRedirect, ClickRefused> {
         let now = self.now();
-        let pub_params = pub_params(&request.query);
+        let pub_params = pub_params(request.query);
         let offer = self.click_offer(tenant, offer_id, now).await?;
         check_availability(&offer.record.offer, now.date_naive())
             .map_err(ClickRefused::Unavailable)?;
@@ -164,10 +165,10 @@ async fn out_of_budget(
 }
 
 /// The first non-empty value of every `pub_*` parameter, bounded.
-fn pub_params(query: &[(String, String)]) -> Map<String, Value> {
+fn pub_params(query: &str) -> Map<String, Value> {
     let mut params = Map::new();
-    for (key, value) in query {
-        let (key, value) = (storable(key), storable(value));
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let (key, value) = (storable(&key), storable(&value));
         let (key, value) = (&*key, value.trim());
         if !key.starts_with("pub_") || value.is_empty() || params.contains_key(key) {
             continue;
@@ -234,5 +235,37 @@ fn cost_of(offer: &Offer) -> (&'static str, Money) {
             event.revenue.unwrap_or(Money::ZERO),
         ),
         None => ("cpa", Money::ZERO),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pub_params_keep_the_first_non_empty_value_of_each_pub_parameter() {
+        let params = pub_params(
+            "pub_sub_1=&pub_sub_1=%20wall%20&pub_sub_1=later&gk_x=1&pub_geo_country=US&\
+             pub_sub_2=a%00b&pub_=x&other=y&pub_sub_3",
+        );
+        let kept: Vec<(&str, &str)> =
+            params.iter().map(|(key, value)| (key.as_str(), value.as_str().unwrap())).collect();
+        assert_eq!(
+            kept,
+            [("pub_", "x"), ("pub_geo_country", "US"), ("pub_sub_1", "wall"), ("pub_sub_2", "ab")]
+        );
+    }
+
+    #[test]
+    fn pub_params_are_bounded() {
+        let long = "é".repeat(MAX_PUB_VALUE);
+        let query: Vec<String> =
+            (0..MAX_PUB_PARAMS + 10).map(|n| format!("pub_sub_{n}={long}")).collect();
+        let params = pub_params(&query.join("&"));
+        assert_eq!(params.len(), MAX_PUB_PARAMS);
+        for value in params.values() {
+            let value = value.as_str().unwrap();
+            assert!(value.len() <= MAX_PUB_VALUE && long.starts_with(value));
+        }
     }
 }

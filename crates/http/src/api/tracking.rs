@@ -28,9 +28,7 @@ async fn redirect(
         return refusal(&ClickRefused::UnknownOffer);
     };
     let click = ClickRequest {
-        query: form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
-            .map(|(key, value)| (key.into_owned(), value.into_owned()))
-            .collect(),
+        query: request.uri().query().unwrap_or_default(),
         ip: client_ip(request.headers(), request.extensions().get()),
         user_agent: header_text(request.headers(), header::USER_AGENT),
     };
