@@ -58,6 +58,16 @@ impl RunStats {
         self.from_send.value_at_quantile(quantile) as f64 / 1000.0
     }
 
+    /// Adds `other`'s counts, time and latencies to these (two runs as one).
+    pub fn pool(&mut self, other: RunStats) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.elapsed += other.elapsed;
+        self.server_cpu += other.server_cpu;
+        let _ = self.latency.add(&other.latency);
+        let _ = self.from_send.add(&other.from_send);
+    }
+
     /// Server CPU time per answered request, in microseconds: a figure that the VM's noise
     /// moves far less than a rate, for comparing two builds.
     pub fn cpu_us_per_request(&self) -> f64 {
