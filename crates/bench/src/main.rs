@@ -45,6 +45,9 @@ struct Args {
     /// postbacks at every level, one after the other; a level's rate pools all rounds.
     #[arg(long, default_value_t = 2)]
     rounds: u32,
+    /// Connections of the half-load latency runs; by default the level that gave each maximum.
+    #[arg(long)]
+    latency_connections: Option<usize>,
     /// Clicks stored before measuring (e.g. 10000000 for the large-database check).
     #[arg(long, default_value_t = 0)]
     prefill: u64,
@@ -167,7 +170,8 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     let target = setup::Target::start(backend, &args.pg_url, args.prefill).await?;
     let levels = &args.connections;
     let wal = target.watch_wal();
-    let client = load::client(levels.iter().copied().max().unwrap_or(32));
+    let most = levels.iter().copied().chain(args.latency_connections).max().unwrap_or(32);
+    let client = load::client(most);
     let addr = target.addr;
 
     let host = target.api_host.clone();
@@ -224,10 +228,14 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     let (postbacks, postback_connections) =
         postback_runs.best().expect("levels and rounds are not empty");
 
-    eprintln!("== {backend}: clicks at half load, {click_connections} connections");
+    let (click_latency_level, postback_latency_level) = match args.latency_connections {
+        Some(level) => (level, level),
+        None => (click_connections, postback_connections),
+    };
+    eprintln!("== {backend}: clicks at half load, {click_latency_level} connections");
     let click_half = open_loop(
         &client,
-        click_connections,
+        click_latency_level,
         clicks.rate() / 2.0,
         duration,
         target.click_requests("half", 0),
@@ -235,13 +243,13 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     )
     .await;
 
-    eprintln!("== {backend}: postbacks at half load, {postback_connections} connections");
+    eprintln!("== {backend}: postbacks at half load, {postback_latency_level} connections");
     // Installs again, as at the maximum rate (a later event costs more to decide: half of the
     // installs' rate would not be half load for it), of the clicks just made at half load.
     let click_ids = take_clicks_seen();
     let postback_half = open_loop(
         &client,
-        postback_connections,
+        postback_latency_level,
         postbacks.rate() / 2.0,
         duration,
         target.postback_requests(click_ids.clone(), "Install", 0),
