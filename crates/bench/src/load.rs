@@ -36,14 +36,26 @@ pub struct RunStats {
     pub failed: u64,
     pub elapsed: Duration,
     pub latency: Histogram<u64>,
-    /// Open loop: from each request's send to its answer, whatever its schedule (the server's
-    /// own part of `latency`, and the connection's: a request never waits for a busy one here).
+    /// Open loop only: from each request's send to its answer, however late it was sent (in a
+    /// closed loop that is `latency` itself, so it is not kept twice).
     pub from_send: Histogram<u64>,
     /// CPU time the server process used during the run (set by the caller; zero if unknown).
     pub server_cpu: Duration,
 }
 
 impl RunStats {
+    /// Nothing counted yet.
+    fn empty() -> Self {
+        RunStats {
+            ok: 0,
+            failed: 0,
+            elapsed: Duration::ZERO,
+            latency: histogram(),
+            from_send: histogram(),
+            server_cpu: Duration::ZERO,
+        }
+    }
+
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
@@ -131,18 +143,18 @@ pub async fn closed_loop(
         let (client, make, on_response, counter) =
             (client.clone(), make.clone(), on_response.clone(), counter.clone());
         tasks.push(tokio::spawn(async move {
-            let (mut ok, mut failed, mut latency) = (0u64, 0u64, histogram());
+            let mut stats = RunStats::empty();
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let sent = Instant::now();
                 if send_one(&client, make(n), &on_response).await {
-                    ok += 1;
-                    let _ = latency.record(sent.elapsed().as_micros() as u64);
+                    stats.ok += 1;
+                    let _ = stats.latency.record(sent.elapsed().as_micros() as u64);
                 } else {
-                    failed += 1;
+                    stats.failed += 1;
                 }
             }
-            (ok, failed, latency.clone(), latency)
+            stats
         }));
     }
     collect(tasks, started).await
@@ -170,8 +182,7 @@ pub async fn open_loop(
             (client.clone(), make.clone(), on_response.clone(), counter.clone());
         let offset = per_task.mul_f64(task as f64 / connections as f64);
         tasks.push(tokio::spawn(async move {
-            let (mut ok, mut failed, mut latency) = (0u64, 0u64, histogram());
-            let mut from_send = histogram();
+            let mut stats = RunStats::empty();
             let (mut due, mut free_since) = (started + offset, started);
             loop {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -182,39 +193,27 @@ pub async fn open_loop(
                 let sent = Instant::now();
                 let counted_from = if free_since > due { due } else { sent };
                 if send_one(&client, make(n), &on_response).await {
-                    ok += 1;
-                    let _ = latency.record(counted_from.elapsed().as_micros() as u64);
-                    let _ = from_send.record(sent.elapsed().as_micros() as u64);
+                    stats.ok += 1;
+                    let _ = stats.latency.record(counted_from.elapsed().as_micros() as u64);
+                    let _ = stats.from_send.record(sent.elapsed().as_micros() as u64);
                 } else {
-                    failed += 1;
+                    stats.failed += 1;
                 }
                 free_since = Instant::now();
                 due += per_task;
             }
-            (ok, failed, latency, from_send)
+            stats
         }));
     }
     collect(tasks, started).await
 }
 
-/// What one connection's loop counted: answered, failed, latency, and latency from the send.
-type TaskCounts = (u64, u64, Histogram<u64>, Histogram<u64>);
-
-async fn collect(tasks: Vec<tokio::task::JoinHandle<TaskCounts>>, started: Instant) -> RunStats {
-    let mut stats = RunStats {
-        ok: 0,
-        failed: 0,
-        elapsed: Duration::ZERO,
-        latency: histogram(),
-        from_send: histogram(),
-        server_cpu: Duration::ZERO,
-    };
+/// The connections' counts as one run, over the time since `started`.
+async fn collect(tasks: Vec<tokio::task::JoinHandle<RunStats>>, started: Instant) -> RunStats {
+    let mut stats = RunStats::empty();
     for task in tasks {
-        if let Ok((ok, failed, latency, from_send)) = task.await {
-            stats.ok += ok;
-            stats.failed += failed;
-            let _ = stats.latency.add(latency);
-            let _ = stats.from_send.add(from_send);
+        if let Ok(counted) = task.await {
+            stats.pool(counted);
         }
     }
     stats.elapsed = started.elapsed();

@@ -228,10 +228,8 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     let (postbacks, postback_connections) =
         postback_runs.best().expect("levels and rounds are not empty");
 
-    let (click_latency_level, postback_latency_level) = match args.latency_connections {
-        Some(level) => (level, level),
-        None => (click_connections, postback_connections),
-    };
+    let click_latency_level = args.latency_connections.unwrap_or(click_connections);
+    let postback_latency_level = args.latency_connections.unwrap_or(postback_connections);
     eprintln!("== {backend}: clicks at half load, {click_latency_level} connections");
     let click_half = open_loop(
         &client,

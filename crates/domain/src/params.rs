@@ -114,13 +114,17 @@ impl PostbackParams {
     /// Merges the query string (with or without its `?`) and the body. Earlier occurrences win:
     /// the query before the body, and within each, in order.
     pub fn from_parts(query: &[u8], body: &[u8], content_type: Option<&str>) -> PostbackParams {
-        let (mut params, mut raw) = (PostbackParams::default(), Map::new());
+        let mut reading = Reading::default();
         let query = query.strip_prefix(b"?").unwrap_or(query);
         for (key, value) in form_urlencoded::parse(query) {
-            params.push(&mut raw, &key, &value);
+            reading.push(&key, &value);
         }
-        params.push_body(&mut raw, body, content_type);
-        params.raw = JsonObject::new(raw);
+        reading.push_body(body, content_type);
+        let mut params = PostbackParams {
+            values: reading.values,
+            raw: JsonObject::new(reading.raw),
+            problems: reading.problems,
+        };
         params.check_typed_values();
         params
     }
@@ -241,13 +245,35 @@ impl PostbackParams {
         keys.iter().find_map(|key| self.get(key))
     }
 
-    fn push(&mut self, raw: &mut Map<String, Value>, key: &str, value: &str) {
+    fn check_typed_values(&mut self) {
+        if let ClickIdParam::Invalid(text) = self.gk_click_id() {
+            let problem = ParamProblem::InvalidClickId(bounded(text, MAX_REASON).to_owned());
+            self.problems.push(problem);
+        }
+        if let Some(text) = self.get("cnv_amount").filter(|text| parse_amount(text).is_none()) {
+            let problem = ParamProblem::InvalidAmount(bounded(text, MAX_REASON).to_owned());
+            self.problems.push(problem);
+        }
+    }
+}
+
+/// A postback's parameters while they are read: the log's map is turned into its
+/// [`JsonObject`] (and its text written) once, when all of them are in.
+#[derive(Default)]
+struct Reading {
+    values: BTreeMap<String, String>,
+    raw: Map<String, Value>,
+    problems: Vec<ParamProblem>,
+}
+
+impl Reading {
+    fn push(&mut self, key: &str, value: &str) {
         let key = key.trim();
         if key.is_empty() {
             return;
         }
         let logged = if key == "signature" { "<redacted>" } else { bounded(value, MAX_RAW_VALUE) };
-        self.push_raw(raw, key, logged);
+        self.push_raw(key, logged);
         let Some(clean) = clean_value(value) else {
             return;
         };
@@ -265,21 +291,21 @@ impl PostbackParams {
         }
     }
 
-    fn push_raw(&mut self, raw: &mut Map<String, Value>, key: &str, value: &str) {
+    fn push_raw(&mut self, key: &str, value: &str) {
         let key = bounded(key, MAX_RAW_KEY);
-        if raw.contains_key(key) {
+        if self.raw.contains_key(key) {
             return;
         }
-        if raw.len() >= MAX_RAW_KEYS {
+        if self.raw.len() >= MAX_RAW_KEYS {
             if !self.problems.contains(&ParamProblem::TooManyParameters) {
                 self.problems.push(ParamProblem::TooManyParameters);
             }
             return;
         }
-        raw.insert(key.to_owned(), Value::String(value.to_owned()));
+        self.raw.insert(key.to_owned(), Value::String(value.to_owned()));
     }
 
-    fn push_body(&mut self, raw: &mut Map<String, Value>, body: &[u8], content_type: Option<&str>) {
+    fn push_body(&mut self, body: &[u8], content_type: Option<&str>) {
         let text = String::from_utf8_lossy(body);
         let text = text.trim_start_matches('\u{feff}').trim();
         if text.is_empty() {
@@ -289,30 +315,19 @@ impl PostbackParams {
         if kind == BodyKind::Json || text.starts_with('{') {
             if let Some(pairs) = json_object_pairs(text) {
                 for (key, value) in pairs {
-                    self.push(raw, &key, &json_value_text(value));
+                    self.push(&key, &json_value_text(value));
                 }
                 return;
             }
         }
         if kind == BodyKind::Form || looks_like_form(text) {
             for (key, value) in form_urlencoded::parse(text.as_bytes()) {
-                self.push(raw, &key, &value);
+                self.push(&key, &value);
             }
             return;
         }
         self.problems.push(ParamProblem::UnreadableBody);
-        self.push_raw(raw, RAW_BODY_KEY, bounded(text, MAX_RAW_BODY));
-    }
-
-    fn check_typed_values(&mut self) {
-        if let ClickIdParam::Invalid(text) = self.gk_click_id() {
-            let problem = ParamProblem::InvalidClickId(bounded(text, MAX_REASON).to_owned());
-            self.problems.push(problem);
-        }
-        if let Some(text) = self.get("cnv_amount").filter(|text| parse_amount(text).is_none()) {
-            let problem = ParamProblem::InvalidAmount(bounded(text, MAX_REASON).to_owned());
-            self.problems.push(problem);
-        }
+        self.push_raw(RAW_BODY_KEY, bounded(text, MAX_RAW_BODY));
     }
 }
 

@@ -196,7 +196,7 @@ impl From<Option<uuid::Uuid>> for Value {
 
 /// The hyphenated text of `id`, written straight (not through `Display`'s formatter: a
 /// batch writes a few hundred ids).
-fn uuid_text(id: uuid::Uuid) -> String {
+pub(crate) fn uuid_text(id: uuid::Uuid) -> String {
     id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned()
 }
 

@@ -8,7 +8,7 @@ use gokart_storage::*;
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::{parse_json, parse_uuid};
+use crate::{parse_json, parse_uuid, uuid_text};
 
 pub struct SqlTx {
     /// The backend's open transaction (`DbTx`: a connection to run statements on, and how it

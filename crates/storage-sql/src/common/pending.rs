@@ -228,8 +228,8 @@ impl SqlTx {
     /// committed and visible); SQLite, whose single writer makes the locks moot, runs them in
     /// one call on the writer (`Statements`). Each row says which statement it came from.
     async fn prefetch(&mut self, tenant_id: Uuid, click_ids: &[Uuid]) -> Result<()> {
-        let tenant = tenant_id.to_string();
-        let ids: Vec<String> = click_ids.iter().map(Uuid::to_string).collect();
+        let tenant = uuid_text(tenant_id);
+        let ids: Vec<String> = click_ids.iter().copied().map(uuid_text).collect();
         let (mut counted, mut pairs, mut partners) = (Vec::new(), HashSet::new(), HashSet::new());
         let read_callback = !self.pending.callback_settings.contains_key(&tenant_id);
         let read_credentials = !self.pending.credentials.contains_key(&tenant_id);
