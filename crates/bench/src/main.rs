@@ -12,7 +12,9 @@
 //! side or the other. The three take turns, level by level, for `--rounds` rounds (2 by
 //! default), after an unmeasured warm-up; a level's rate pools all its rounds, and each maximum
 //! is the best level's: on this VM rates drift by half within a minute, and a ratio of two rates
-//! measured a minute apart, or one lucky moment, measured the drift.
+//! measured a minute apart, or one lucky moment, measured the drift. Every measurement starts
+//! after `--pause-seconds` of quiet, and a half-load run measures the requests scheduled after
+//! its first `--warm-up-seconds` (the load's start is not its steady state).
 //!
 //! `GOKART_BENCH_SERVER_LOG=1` lets the server's log through to this command's stderr.
 
@@ -48,6 +50,14 @@ struct Args {
     /// Connections of the half-load latency runs; by default the level that gave each maximum.
     #[arg(long)]
     latency_connections: Option<usize>,
+    /// Seconds of quiet before each measurement, so that what one left behind (SQLite's WAL to
+    /// copy into the database, PostgreSQL's autovacuum) is not measured as part of the next.
+    #[arg(long, default_value_t = 1)]
+    pause_seconds: u64,
+    /// Seconds of each half-load run before its latencies are measured (its requests are sent
+    /// all the same): the steady state is measured, not the load's first moments.
+    #[arg(long, default_value_t = 1)]
+    warm_up_seconds: u64,
     /// Clicks stored before measuring (e.g. 10000000 for the large-database check).
     #[arg(long, default_value_t = 0)]
     prefill: u64,
@@ -195,13 +205,17 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     eprintln!("== {backend}: warming up (/healthz, not measured)");
     let warm_up = levels.first().copied().unwrap_or(32);
     closed_loop(&client, warm_up, duration, healthz.clone(), None).await;
+    let latency_warm_up = Duration::from_secs(args.warm_up_seconds);
+    let pause = || tokio::time::sleep(Duration::from_secs(args.pause_seconds));
     for round in 1..=args.rounds {
         for &connections in levels {
             let run_of = format!("{connections} connections, round {round} of {}", args.rounds);
+            pause().await;
             eprintln!("== {backend}: /healthz, {run_of}");
             let run = closed_loop(&client, connections, duration, healthz.clone(), None);
             healthz_runs.add(connections, with_server_cpu(&target, run).await);
 
+            pause().await;
             eprintln!("== {backend}: clicks at the maximum rate, {run_of}");
             let requests = target.click_requests("max", clicks_sent);
             let run =
@@ -211,6 +225,7 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
             click_runs.add(connections, stats);
 
             // Installs of the clicks just made, each converted once.
+            pause().await;
             eprintln!("== {backend}: postbacks at the maximum rate, {run_of}");
             let click_ids = take_clicks_seen();
             let requests = target.postback_requests(click_ids.clone(), "Install", 0);
@@ -230,17 +245,19 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
 
     let click_latency_level = args.latency_connections.unwrap_or(click_connections);
     let postback_latency_level = args.latency_connections.unwrap_or(postback_connections);
+    pause().await;
     eprintln!("== {backend}: clicks at half load, {click_latency_level} connections");
     let click_half = open_loop(
         &client,
         click_latency_level,
         clicks.rate() / 2.0,
-        duration,
+        (latency_warm_up, duration),
         target.click_requests("half", 0),
         Some(on_response),
     )
     .await;
 
+    pause().await;
     eprintln!("== {backend}: postbacks at half load, {postback_latency_level} connections");
     // Installs again, as at the maximum rate (a later event costs more to decide: half of the
     // installs' rate would not be half load for it), of the clicks just made at half load.
@@ -249,7 +266,7 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
         &client,
         postback_latency_level,
         postbacks.rate() / 2.0,
-        duration,
+        (latency_warm_up, duration),
         target.postback_requests(click_ids.clone(), "Install", 0),
         None,
     )

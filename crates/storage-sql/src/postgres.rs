@@ -93,29 +93,52 @@ const FOR_UPDATE: &str = " FOR UPDATE";
 /// Job claims: concurrent workers skip each other's rows instead of waiting on them.
 const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
+/// The columns of `conversion_events AS e` in the order of `AFTER_LOCK_READS`.
+macro_rules! event_columns {
+    () => {
+        "e.id, e.tenant_id, e.conversion_id, e.offer_id, e.click_id, e.partner_id,
+         e.pub_member_id, e.event_id, e.event_name, e.sequence_number, e.dedup_key, e.status,
+         e.rejection_reason, e.counted, e.revenue, e.reward, e.amount, e.currency,
+         e.transaction_id, e.params, e.completed_at, e.pending_until, e.created_at, e.updated_at"
+    };
+}
+
 /// The read-ahead's conversions, events and counted events of a batch's clicks
-/// (`read_ahead`), each click's rows through its index (`LATERAL … OFFSET 0`: a nested loop
-/// the planner cannot turn into a scan). With `click_id = ANY($1)` PostgreSQL scanned the whole
+/// (`read_ahead`), in one statement: each is a round trip on PostgreSQL, and these three come
+/// after the offers are locked, where every other batch of the same offers waits for them. The
+/// parts share the events' columns (a conversion's are a subset, the rest NULL), and come
+/// conversions first ('conversion' < 'counted' < 'event'), each conversion before its events.
+/// Each click's rows are found through its index (`LATERAL … OFFSET 0`: a nested loop the
+/// planner cannot turn into a scan). With `click_id = ANY($1)` PostgreSQL scanned the whole
 /// table of a database not yet analyzed (for its first minute, and for the load test's whole
 /// run): without statistics it takes each id to match 0.5 % of the rows.
-const CONVERSIONS_OF_CLICKS: [&str; 2] = [
-    "SELECT 'conversion' AS part, c.* FROM clicks AS k CROSS JOIN LATERAL
+const AFTER_LOCK_READS: &[&[&str]] = &[&[
+    "SELECT 'conversion' AS part, c.id, c.tenant_id, NULL::text AS conversion_id, c.offer_id,
+            c.click_id, c.partner_id, c.pub_member_id, NULL::text AS event_id,
+            NULL::text AS event_name, NULL::bigint AS sequence_number, NULL::text AS dedup_key,
+            c.status, c.rejection_reason, NULL::boolean AS counted, NULL::bigint AS revenue,
+            NULL::bigint AS reward, NULL::bigint AS amount, NULL::text AS currency,
+            NULL::text AS transaction_id, NULL::text AS params, NULL::bigint AS completed_at,
+            NULL::bigint AS pending_until, c.created_at, c.updated_at
+     FROM clicks AS k CROSS JOIN LATERAL
        (SELECT * FROM conversions WHERE click_id = k.id OFFSET 0) AS c WHERE k.id",
-    "",
-];
-const EVENTS_OF_CLICKS: [&str; 2] = [
-    "SELECT 'event' AS part, e.* FROM clicks AS k CROSS JOIN LATERAL
-       (SELECT * FROM conversion_events WHERE click_id = k.id OFFSET 0) AS e WHERE k.id",
-    " ORDER BY e.created_at, e.id",
-];
-const COUNTED_OF_CLICKS: [&str; 2] = [
-    "SELECT 'counted' AS part, e.tenant_id, e.offer_id, e.pub_member_id, e.click_id
-     FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
+    concat!(
+        " UNION ALL SELECT 'event' AS part, ",
+        event_columns!(),
+        " FROM clicks AS k CROSS JOIN LATERAL
+           (SELECT * FROM conversion_events WHERE click_id = k.id OFFSET 0) AS e WHERE k.id"
+    ),
+    concat!(
+        " UNION ALL SELECT 'counted' AS part, ",
+        event_columns!(),
+        " FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id"
+    ),
     ") AS m CROSS JOIN LATERAL
        (SELECT * FROM conversion_events
         WHERE offer_id = m.offer_id AND pub_member_id = m.pub_member_id AND counted = TRUE
-        OFFSET 0) AS e",
-];
+        OFFSET 0) AS e
+     ORDER BY part, created_at, id",
+]];
 
 /// The extended protocol takes one statement per request: reads go one by one, writes as one
 /// statement of data-modifying `WITH` parts.

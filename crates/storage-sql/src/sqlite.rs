@@ -46,15 +46,19 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// WAL frames (pages) past which the writer is asked to start the WAL over. Under sustained
 /// load the background checkpoint never catches up with the writer by itself, and a WAL that
 /// only grows makes every commit write to new file blocks (measured: 650 MB in one load test).
-const RESTART_WAL_FRAMES: i64 = 4000;
+/// Each restart stalls the writer for its two syncs (1.5-3.5 ms measured); small batches write
+/// many frames each (every index's rightmost page again), so at half load postbacks filled
+/// 4,000 frames four times a second, and those stalls were where the 99th percentile's slow
+/// requests clustered. 16,000 frames (64 MB) make them about once a second.
+const RESTART_WAL_FRAMES: i64 = 16_000;
 /// A checkpoint pass this short (its sync included) leaves a tail the writer copies in about a
 /// millisecond.
 const QUICK_CHECKPOINT: Duration = Duration::from_millis(3);
 /// WAL frames (256 MB) past which the writer is asked to start the WAL over after any pass that
 /// copied everything, quick or not: where syncs are slow (this VM's disk under load: 3-7 ms)
 /// no pass is quick, and the restart's stall (two syncs) is the price of a bounded WAL. Rare
-/// restarts keep that stall out of the 99th percentile.
-const LONGEST_WAL_FRAMES: i64 = 16 * RESTART_WAL_FRAMES;
+/// restarts keep that stall out of the 99th percentile. 64,000 frames: 256 MB.
+const LONGEST_WAL_FRAMES: i64 = 64_000;
 
 impl SqliteStore {
     pub async fn connect(url: &str) -> Result<Self> {
@@ -515,19 +519,25 @@ const CLAIM_LOCK: &str = "";
 
 /// The read-ahead's conversions, events and counted events of a batch's clicks
 /// (`read_ahead`): SQLite's planner looks each listed id up in the index.
-const CONVERSIONS_OF_CLICKS: [&str; 2] =
-    ["SELECT 'conversion' AS part, * FROM conversions WHERE click_id", ""];
+const CONVERSIONS_OF_CLICKS: &[&str] =
+    &["SELECT 'conversion' AS part, * FROM conversions WHERE click_id", ""];
 /// A conversion's events share its click: the (click_id, ...) unique index finds them.
-const EVENTS_OF_CLICKS: [&str; 2] =
-    ["SELECT 'event' AS part, * FROM conversion_events WHERE click_id", " ORDER BY created_at, id"];
+const EVENTS_OF_CLICKS: &[&str] = &[
+    "SELECT 'event' AS part, * FROM conversion_events WHERE click_id",
+    " ORDER BY created_at, id",
+];
 /// Through the (offer_id, pub_member_id) index, once per pair of the clicks.
-const COUNTED_OF_CLICKS: [&str; 2] = [
+const COUNTED_OF_CLICKS: &[&str] = &[
     "SELECT 'counted' AS part, e.tenant_id, e.offer_id, e.pub_member_id, e.click_id
      FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
     ") AS m JOIN conversion_events AS e
        ON e.offer_id = m.offer_id AND e.pub_member_id = m.pub_member_id
      WHERE e.counted = TRUE",
 ];
+
+/// The three as the read-ahead runs them: apart, since all of a batch's reads go to the writer
+/// in one call anyway.
+const AFTER_LOCK_READS: &[&[&str]] = &[CONVERSIONS_OF_CLICKS, EVENTS_OF_CLICKS, COUNTED_OF_CLICKS];
 
 /// A batch's reads and a transaction's writes each run straight on the writer, in one call.
 const READS: Batching = Batching::Prepared;
