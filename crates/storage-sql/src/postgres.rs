@@ -93,21 +93,13 @@ const FOR_UPDATE: &str = " FOR UPDATE";
 /// Job claims: concurrent workers skip each other's rows instead of waiting on them.
 const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
-/// The columns of `conversion_events AS e` in the order of `AFTER_LOCK_READS`.
-macro_rules! event_columns {
-    () => {
-        "e.id, e.tenant_id, e.conversion_id, e.offer_id, e.click_id, e.partner_id,
-         e.pub_member_id, e.event_id, e.event_name, e.sequence_number, e.dedup_key, e.status,
-         e.rejection_reason, e.counted, e.revenue, e.reward, e.amount, e.currency,
-         e.transaction_id, e.params, e.completed_at, e.pending_until, e.created_at, e.updated_at"
-    };
-}
-
 /// The read-ahead's conversions, events and counted events of a batch's clicks
 /// (`read_ahead`), in one statement: each is a round trip on PostgreSQL, and these three come
 /// after the offers are locked, where every other batch of the same offers waits for them. The
-/// parts share the events' columns (a conversion's are a subset, the rest NULL), and come
-/// conversions first ('conversion' < 'counted' < 'event'), each conversion before its events.
+/// parts share the events' columns, named by the first part (a conversion's and a counted
+/// event's are subsets, the rest NULL: a counted event is read for its offer, member and click
+/// alone), and come conversions first ('conversion' < 'counted' < 'event'), each conversion
+/// before its events.
 /// Each click's rows are found through its index (`LATERAL … OFFSET 0`: a nested loop the
 /// planner cannot turn into a scan). With `click_id = ANY($1)` PostgreSQL scanned the whole
 /// table of a database not yet analyzed (for its first minute, and for the load test's whole
@@ -122,17 +114,19 @@ const AFTER_LOCK_READS: &[&[&str]] = &[&[
             NULL::bigint AS pending_until, c.created_at, c.updated_at
      FROM clicks AS k CROSS JOIN LATERAL
        (SELECT * FROM conversions WHERE click_id = k.id OFFSET 0) AS c WHERE k.id",
-    concat!(
-        " UNION ALL SELECT 'event' AS part, ",
-        event_columns!(),
-        " FROM clicks AS k CROSS JOIN LATERAL
-           (SELECT * FROM conversion_events WHERE click_id = k.id OFFSET 0) AS e WHERE k.id"
-    ),
-    concat!(
-        " UNION ALL SELECT 'counted' AS part, ",
-        event_columns!(),
-        " FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id"
-    ),
+    " UNION ALL
+     SELECT 'event', e.id, e.tenant_id, e.conversion_id, e.offer_id, e.click_id, e.partner_id,
+            e.pub_member_id, e.event_id, e.event_name, e.sequence_number, e.dedup_key, e.status,
+            e.rejection_reason, e.counted, e.revenue, e.reward, e.amount, e.currency,
+            e.transaction_id, e.params, e.completed_at, e.pending_until, e.created_at,
+            e.updated_at
+     FROM clicks AS k CROSS JOIN LATERAL
+       (SELECT * FROM conversion_events WHERE click_id = k.id OFFSET 0) AS e WHERE k.id",
+    " UNION ALL
+     SELECT 'counted', NULL, e.tenant_id, NULL, e.offer_id, e.click_id, NULL, e.pub_member_id,
+            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+            NULL, NULL, NULL
+     FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
     ") AS m CROSS JOIN LATERAL
        (SELECT * FROM conversion_events
         WHERE offer_id = m.offer_id AND pub_member_id = m.pub_member_id AND counted = TRUE

@@ -57,7 +57,7 @@ const QUICK_CHECKPOINT: Duration = Duration::from_millis(3);
 /// WAL frames (256 MB) past which the writer is asked to start the WAL over after any pass that
 /// copied everything, quick or not: where syncs are slow (this VM's disk under load: 3-7 ms)
 /// no pass is quick, and the restart's stall (two syncs) is the price of a bounded WAL. Rare
-/// restarts keep that stall out of the 99th percentile. 64,000 frames: 256 MB.
+/// restarts keep that stall out of the 99th percentile.
 const LONGEST_WAL_FRAMES: i64 = 64_000;
 
 impl SqliteStore {
