@@ -43,6 +43,17 @@ struct CountedMembers {
     counted: Vec<(Uuid, String, Uuid)>,
 }
 
+/// What `prefetch`'s reads found besides the records it keeps in `Pending`: the clicks' offers,
+/// partners and (offer, member) pairs, which the second read asks about.
+#[derive(Default)]
+struct ReadAhead {
+    offers: std::collections::BTreeSet<Uuid>,
+    partners: std::collections::BTreeSet<Uuid>,
+    pairs: HashSet<(Uuid, String)>,
+    counted: Vec<(Uuid, String, Uuid)>,
+    credentials: Vec<PostbackCredential>,
+}
+
 impl Pending {
     fn is_clear(&self) -> bool {
         self.conversions.is_empty()
@@ -220,17 +231,20 @@ impl Statements {
 }
 
 impl SqlTx {
-    /// Reads the clicks, their partners' postback settings and the tenant's callback settings
-    /// and postback credentials, locks the clicks' offers, then reads the clicks' conversions
-    /// and events and their members' counted events, for the postback path to find in memory.
+    /// Reads the clicks and the tenant's callback settings and postback credentials; then the
+    /// clicks' partners' postback settings, locks the clicks' offers, and reads the clicks'
+    /// conversions and events and their members' counted events, for the postback path to find
+    /// in memory. The second read names the partners and offers the first one found, so each
+    /// click is looked up once rather than once per statement that needs its offer or partner.
     /// The statements go in the order PostgreSQL needs (offers locked, in id order, before
     /// anything a decision depends on is read, so another batch's decisions on them are
-    /// committed and visible); SQLite, whose single writer makes the locks moot, runs them in
-    /// one call on the writer (`Statements`). Each row says which statement it came from.
+    /// committed and visible); SQLite, whose single writer makes the locks moot, runs each read
+    /// in one call on the writer (`Statements`). Each row says which statement it came from.
     async fn prefetch(&mut self, tenant_id: Uuid, click_ids: &[Uuid]) -> Result<()> {
         let tenant = uuid_text(tenant_id);
-        let ids: Vec<String> = click_ids.iter().copied().map(uuid_text).collect();
-        let (mut counted, mut pairs, mut partners) = (Vec::new(), HashSet::new(), HashSet::new());
+        let mut ids: Vec<String> = click_ids.iter().copied().map(uuid_text).collect();
+        ids.sort_unstable();
+        ids.dedup();
         let read_callback = !self.pending.callback_settings.contains_key(&tenant_id);
         let read_credentials = !self.pending.credentials.contains_key(&tenant_id);
         // Sized once for the batch: grown row by row, each map rehashed several times.
@@ -239,16 +253,47 @@ impl SqlTx {
         for id in click_ids {
             self.pending.conversion_of_click.insert((tenant_id, *id), None);
         }
-        let mut credentials = Vec::new();
-        let statements = read_ahead(&tenant, &ids, read_callback, read_credentials);
+        let mut ahead = ReadAhead::default();
+        let first = read_clicks(&tenant, &ids, read_callback, read_credentials);
+        self.keep_read_ahead(tenant_id, &tenant, first, &mut ahead).await?;
+        // What was asked and not found does not exist: known now, not asked again.
+        self.pending.callback_settings.entry(tenant_id).or_insert(None);
+        if read_credentials {
+            // All of them, expired ones too: `postback_credentials` keeps the valid ones.
+            self.pending.credentials.insert(tenant_id, std::mem::take(&mut ahead.credentials));
+        }
+        if !ahead.offers.is_empty() {
+            let partners: Vec<String> = ahead.partners.iter().copied().map(uuid_text).collect();
+            let offers: Vec<String> = ahead.offers.iter().copied().map(uuid_text).collect();
+            let then = read_after_clicks(&tenant, &partners, &offers, &ids);
+            self.keep_read_ahead(tenant_id, &tenant, then, &mut ahead).await?;
+        }
+        for partner_id in &ahead.partners {
+            self.pending.partner_postbacks.entry((tenant_id, *partner_id)).or_insert(None);
+        }
+        let ReadAhead { pairs, counted, .. } = ahead;
+        self.pending.counted_members = Some(CountedMembers { tenant_id, pairs, counted });
+        Ok(())
+    }
+
+    /// Runs one read of `prefetch` and keeps what it found: records in the pending maps, the
+    /// rest in `ahead`. Rows of another tenant are left out.
+    async fn keep_read_ahead(
+        &mut self,
+        tenant_id: Uuid,
+        tenant: &str,
+        statements: Statements,
+        ahead: &mut ReadAhead,
+    ) -> Result<()> {
         for row in statements.fetch_all::<AheadRow>(&mut self.tx).await? {
             if row.tenant_id != tenant {
                 continue;
             }
             match row.ahead {
                 Ahead::Click(click) => {
-                    pairs.insert((click.offer_id, click.pub_member_id.clone()));
-                    partners.extend(click.partner_id);
+                    ahead.pairs.insert((click.offer_id, click.pub_member_id.clone()));
+                    ahead.offers.insert(click.offer_id);
+                    ahead.partners.extend(click.partner_id);
                     self.pending.clicks.insert((tenant_id, click.id), click);
                 }
                 Ahead::Offer(offer) => {
@@ -264,28 +309,18 @@ impl SqlTx {
                     self.pending.stored_events.entry(key).or_default().push(event);
                 }
                 Ahead::Counted { offer_id, pub_member_id, click_id } => {
-                    counted.push((offer_id, pub_member_id, click_id));
+                    ahead.counted.push((offer_id, pub_member_id, click_id));
                 }
                 Ahead::PartnerPostbacks(settings) => {
                     let key = (tenant_id, settings.partner_id);
                     self.pending.partner_postbacks.entry(key).or_insert(Some(settings));
                 }
-                Ahead::Credential(credential) => credentials.push(credential),
+                Ahead::Credential(credential) => ahead.credentials.push(credential),
                 Ahead::Callback(settings) => {
                     self.pending.callback_settings.insert(tenant_id, Some(settings));
                 }
             }
         }
-        // What was asked and not found does not exist: known now, not asked again.
-        self.pending.callback_settings.entry(tenant_id).or_insert(None);
-        if read_credentials {
-            // All of them, expired ones too: `postback_credentials` keeps the valid ones.
-            self.pending.credentials.insert(tenant_id, credentials);
-        }
-        for partner_id in partners {
-            self.pending.partner_postbacks.entry((tenant_id, partner_id)).or_insert(None);
-        }
-        self.pending.counted_members = Some(CountedMembers { tenant_id, pairs, counted });
         Ok(())
     }
 
@@ -341,31 +376,25 @@ impl FromRow for AheadRow {
     }
 }
 
-/// The read-ahead of `prefetch` for some click ids (`ids`), each statement tagged with a `part`;
-/// with `read_callback` and `read_credentials`, the tenant's callback settings and postback
-/// credentials too.
+/// The first read of `prefetch`: the clicks (`ids`), each statement tagged with a `part`; with
+/// `read_callback` and `read_credentials`, the tenant's callback settings and postback
+/// credentials too. Settings come before the offers are locked (`read_after_clicks`): on
+/// PostgreSQL everything after the lock waits for, and holds up, other batches of the same
+/// offers.
 /// Statements select by the unique ids alone and leave the tenant check to the caller: with
 /// `tenant_id` in the statement, SQLite's planner may prefer the tenant's index and scan all of
 /// its clicks.
-fn read_ahead(
+fn read_clicks(
     tenant_id: &str,
     ids: &[String],
     read_callback: bool,
     read_credentials: bool,
 ) -> Statements {
     let mut statements = Statements::reads();
-    let ids = || Value::List(ids.to_vec());
     let tenant = || Value::from(tenant_id);
-    statements.statement(&["SELECT 'click' AS part, * FROM clicks WHERE id"], vec![ids()]);
-    // Settings first, before the offers are locked: on PostgreSQL everything after the lock
-    // waits for, and holds up, other batches of the same offers.
     statements.statement(
-        &[
-            "SELECT 'partner_postbacks' AS part, * FROM partner_postbacks WHERE tenant_id = ",
-            " AND partner_id IN (SELECT partner_id FROM clicks WHERE id",
-            ")",
-        ],
-        vec![tenant(), ids()],
+        &["SELECT 'click' AS part, * FROM clicks WHERE id"],
+        vec![Value::List(ids.to_vec())],
     );
     if read_callback {
         let sql = "SELECT 'callback' AS part, * FROM callback_settings WHERE tenant_id = ";
@@ -380,17 +409,36 @@ fn read_ahead(
             vec![tenant()],
         );
     }
+    statements
+}
+
+/// The second read of `prefetch`, once the clicks are known: their partners' postback settings
+/// (`partners`), their offers (`offers`, locked), then what `AFTER_LOCK_READS` reads of the
+/// clicks (`ids`).
+fn read_after_clicks(
+    tenant_id: &str,
+    partners: &[String],
+    offers: &[String],
+    ids: &[String],
+) -> Statements {
+    let mut statements = Statements::reads();
+    if !partners.is_empty() {
+        statements.statement(
+            &[
+                "SELECT 'partner_postbacks' AS part, * FROM partner_postbacks WHERE tenant_id = ",
+                " AND partner_id",
+            ],
+            vec![Value::from(tenant_id), Value::List(partners.to_vec())],
+        );
+    }
     statements.statement(
-        &[
-            "SELECT 'offer' AS part, * FROM offers WHERE id IN (SELECT offer_id FROM clicks WHERE id",
-            &format!(") ORDER BY id{FOR_UPDATE}"),
-        ],
-        vec![ids()],
+        &["SELECT 'offer' AS part, * FROM offers WHERE id", &format!(" ORDER BY id{FOR_UPDATE}")],
+        vec![Value::List(offers.to_vec())],
     );
     // Each backend's own texts: the plans that find each click's rows differ, and so does
     // what a statement costs (see there). Every list in them is the batch's clicks.
     for parts in AFTER_LOCK_READS {
-        statements.statement(parts, (1..parts.len()).map(|_| ids()).collect());
+        statements.statement(parts, (1..parts.len()).map(|_| Value::List(ids.to_vec())).collect());
     }
     statements
 }
