@@ -129,12 +129,23 @@ pub fn expand_known(
 
 /// Percent-encodes everything except the unreserved characters `A-Za-z0-9-._~`.
 pub fn url_encode(value: &str) -> String {
-    utf8_percent_encode(value, NOT_UNRESERVED).to_string()
+    encoded(value).into_owned()
+}
+
+/// `value` percent-encoded as by [`url_encode`], borrowed when nothing needed encoding (ids,
+/// most macro values): no copy, and no trip through `fmt` on a click's path.
+fn encoded(value: &str) -> std::borrow::Cow<'_, str> {
+    utf8_percent_encode(value, NOT_UNRESERVED).into()
 }
 
 /// Appends `key=value` (both encoded) to the query of `url`, before any fragment.
 pub fn append_query_param(url: &str, key: &str, value: &str) -> String {
-    append_query(url, &format!("{}={}", url_encode(key), url_encode(value)))
+    let (key, value) = (encoded(key), encoded(value));
+    let mut query = String::with_capacity(key.len() + 1 + value.len());
+    query.push_str(&key);
+    query.push('=');
+    query.push_str(&value);
+    append_query(url, &query)
 }
 
 /// Appends `query`, taken as already encoded, to the query of `url`, before any fragment.
@@ -148,7 +159,12 @@ pub fn append_query(url: &str, query: &str) -> String {
         Some(_) if base.ends_with(['?', '&']) => "",
         Some(_) => "&",
     };
-    format!("{base}{separator}{query}{fragment}")
+    let mut appended = String::with_capacity(url.len() + separator.len() + query.len());
+    appended.push_str(base);
+    appended.push_str(separator);
+    appended.push_str(query);
+    appended.push_str(fragment);
+    appended
 }
 
 /// Each `{name}` of `template` with its byte range (braces included).
