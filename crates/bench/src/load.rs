@@ -32,6 +32,8 @@ pub fn get(addr: SocketAddr, host: &str, path_and_query: &str) -> Request<Full<B
 }
 
 pub struct RunStats {
+    /// Requests sent, measured or not (an open loop's warm-up is sent but not measured).
+    pub sent: u64,
     pub ok: u64,
     pub failed: u64,
     pub elapsed: Duration,
@@ -47,6 +49,7 @@ impl RunStats {
     /// Nothing counted yet.
     fn empty() -> Self {
         RunStats {
+            sent: 0,
             ok: 0,
             failed: 0,
             elapsed: Duration::ZERO,
@@ -72,6 +75,7 @@ impl RunStats {
 
     /// Adds `other`'s counts, time and latencies to these (two runs as one).
     pub fn pool(&mut self, other: RunStats) {
+        self.sent += other.sent;
         self.ok += other.ok;
         self.failed += other.failed;
         self.elapsed += other.elapsed;
@@ -147,6 +151,7 @@ pub async fn closed_loop(
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let sent = Instant::now();
+                stats.sent += 1;
                 if send_one(&client, make(n), &on_response).await {
                     stats.ok += 1;
                     let _ = stats.latency.record(sent.elapsed().as_micros() as u64);
@@ -199,6 +204,7 @@ pub async fn open_loop(
                 let sent = Instant::now();
                 let counted_from = if free_since > due { due } else { sent };
                 let measured = due >= measured_from;
+                stats.sent += 1;
                 if send_one(&client, make(n), &on_response).await {
                     if measured {
                         stats.ok += 1;

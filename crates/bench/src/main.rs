@@ -206,32 +206,34 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     let warm_up = levels.first().copied().unwrap_or(32);
     closed_loop(&client, warm_up, duration, healthz.clone(), None).await;
     let latency_warm_up = Duration::from_secs(args.warm_up_seconds);
-    let pause = || tokio::time::sleep(Duration::from_secs(args.pause_seconds));
+    let pause = Duration::from_secs(args.pause_seconds);
+    // Every measurement starts after a pause of quiet, and says what it measures.
+    let quiet_then = |what: String| async move {
+        tokio::time::sleep(pause).await;
+        eprintln!("== {backend}: {what}");
+    };
     for round in 1..=args.rounds {
         for &connections in levels {
             let run_of = format!("{connections} connections, round {round} of {}", args.rounds);
-            pause().await;
-            eprintln!("== {backend}: /healthz, {run_of}");
+            quiet_then(format!("/healthz, {run_of}")).await;
             let run = closed_loop(&client, connections, duration, healthz.clone(), None);
             healthz_runs.add(connections, with_server_cpu(&target, run).await);
 
-            pause().await;
-            eprintln!("== {backend}: clicks at the maximum rate, {run_of}");
+            quiet_then(format!("clicks at the maximum rate, {run_of}")).await;
             let requests = target.click_requests("max", clicks_sent);
             let run =
                 closed_loop(&client, connections, duration, requests, Some(on_response.clone()));
             let stats = with_server_cpu(&target, run).await;
-            clicks_sent += stats.ok + stats.failed;
+            clicks_sent += stats.sent;
             click_runs.add(connections, stats);
 
             // Installs of the clicks just made, each converted once.
-            pause().await;
-            eprintln!("== {backend}: postbacks at the maximum rate, {run_of}");
+            quiet_then(format!("postbacks at the maximum rate, {run_of}")).await;
             let click_ids = take_clicks_seen();
             let requests = target.postback_requests(click_ids.clone(), "Install", 0);
             let run = closed_loop(&client, connections, duration, requests, None);
             let stats = with_server_cpu(&target, run).await;
-            if stats.ok + stats.failed > click_ids.len() as u64 {
+            if stats.sent > click_ids.len() as u64 {
                 eprintln!("   note: more postbacks than clicks; some were duplicates");
             }
             postback_runs.add(connections, stats);
@@ -245,8 +247,7 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
 
     let click_latency_level = args.latency_connections.unwrap_or(click_connections);
     let postback_latency_level = args.latency_connections.unwrap_or(postback_connections);
-    pause().await;
-    eprintln!("== {backend}: clicks at half load, {click_latency_level} connections");
+    quiet_then(format!("clicks at half load, {click_latency_level} connections")).await;
     let click_half = open_loop(
         &client,
         click_latency_level,
@@ -257,8 +258,7 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     )
     .await;
 
-    pause().await;
-    eprintln!("== {backend}: postbacks at half load, {postback_latency_level} connections");
+    quiet_then(format!("postbacks at half load, {postback_latency_level} connections")).await;
     // Installs again, as at the maximum rate (a later event costs more to decide: half of the
     // installs' rate would not be half load for it), of the clicks just made at half load.
     let click_ids = take_clicks_seen();
@@ -271,7 +271,7 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
         None,
     )
     .await;
-    if postback_half.ok + postback_half.failed > click_ids.len() as u64 {
+    if postback_half.sent > click_ids.len() as u64 {
         eprintln!("   note: more postbacks at half load than clicks; some were duplicates");
     }
 

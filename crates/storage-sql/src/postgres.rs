@@ -94,7 +94,7 @@ const FOR_UPDATE: &str = " FOR UPDATE";
 const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
 /// The read-ahead's conversions, events and counted events of a batch's clicks
-/// (`read_ahead`), in one statement: each is a round trip on PostgreSQL, and these three come
+/// (`read_after_clicks`), in one statement: each is a round trip on PostgreSQL, and these three come
 /// after the offers are locked, where every other batch of the same offers waits for them. The
 /// parts share the events' columns, named by the first part (a conversion's and a counted
 /// event's are subsets, the rest NULL: a counted event is read for its offer, member and click

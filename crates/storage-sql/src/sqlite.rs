@@ -518,7 +518,7 @@ const FOR_UPDATE: &str = "";
 const CLAIM_LOCK: &str = "";
 
 /// The read-ahead's conversions, events and counted events of a batch's clicks
-/// (`read_ahead`): SQLite's planner looks each listed id up in the index.
+/// (`read_after_clicks`): SQLite's planner looks each listed id up in the index.
 const CONVERSIONS_OF_CLICKS: &[&str] =
     &["SELECT 'conversion' AS part, * FROM conversions WHERE click_id", ""];
 /// A conversion's events share its click: the (click_id, ...) unique index finds them.
@@ -535,8 +535,8 @@ const COUNTED_OF_CLICKS: &[&str] = &[
      WHERE e.counted = TRUE",
 ];
 
-/// The three as the read-ahead runs them: apart, since all of a batch's reads go to the writer
-/// in one call anyway.
+/// The three as the read-ahead runs them: apart, since each of its reads goes to the writer in
+/// one call anyway.
 const AFTER_LOCK_READS: &[&[&str]] = &[CONVERSIONS_OF_CLICKS, EVENTS_OF_CLICKS, COUNTED_OF_CLICKS];
 
 /// A batch's reads and a transaction's writes each run straight on the writer, in one call.

@@ -43,15 +43,14 @@ struct CountedMembers {
     counted: Vec<(Uuid, String, Uuid)>,
 }
 
-/// What `prefetch`'s reads found besides the records it keeps in `Pending`: the clicks' offers,
-/// partners and (offer, member) pairs, which the second read asks about.
-#[derive(Default)]
+/// What `prefetch`'s reads found besides the records it keeps in `Pending`: the clicks' offers
+/// and partners, which the second read asks about, the tenant's credentials, and the counted
+/// members, kept once both reads are done.
 struct ReadAhead {
     offers: std::collections::BTreeSet<Uuid>,
     partners: std::collections::BTreeSet<Uuid>,
-    pairs: HashSet<(Uuid, String)>,
-    counted: Vec<(Uuid, String, Uuid)>,
     credentials: Vec<PostbackCredential>,
+    members: CountedMembers,
 }
 
 impl Pending {
@@ -253,7 +252,12 @@ impl SqlTx {
         for id in click_ids {
             self.pending.conversion_of_click.insert((tenant_id, *id), None);
         }
-        let mut ahead = ReadAhead::default();
+        let mut ahead = ReadAhead {
+            offers: Default::default(),
+            partners: Default::default(),
+            credentials: Vec::new(),
+            members: CountedMembers { tenant_id, pairs: HashSet::new(), counted: Vec::new() },
+        };
         let first = read_clicks(&tenant, &ids, read_callback, read_credentials);
         self.keep_read_ahead(tenant_id, &tenant, first, &mut ahead).await?;
         // What was asked and not found does not exist: known now, not asked again.
@@ -271,8 +275,7 @@ impl SqlTx {
         for partner_id in &ahead.partners {
             self.pending.partner_postbacks.entry((tenant_id, *partner_id)).or_insert(None);
         }
-        let ReadAhead { pairs, counted, .. } = ahead;
-        self.pending.counted_members = Some(CountedMembers { tenant_id, pairs, counted });
+        self.pending.counted_members = Some(ahead.members);
         Ok(())
     }
 
@@ -291,7 +294,7 @@ impl SqlTx {
             }
             match row.ahead {
                 Ahead::Click(click) => {
-                    ahead.pairs.insert((click.offer_id, click.pub_member_id.clone()));
+                    ahead.members.pairs.insert((click.offer_id, click.pub_member_id.clone()));
                     ahead.offers.insert(click.offer_id);
                     ahead.partners.extend(click.partner_id);
                     self.pending.clicks.insert((tenant_id, click.id), click);
@@ -309,7 +312,7 @@ impl SqlTx {
                     self.pending.stored_events.entry(key).or_default().push(event);
                 }
                 Ahead::Counted { offer_id, pub_member_id, click_id } => {
-                    ahead.counted.push((offer_id, pub_member_id, click_id));
+                    ahead.members.counted.push((offer_id, pub_member_id, click_id));
                 }
                 Ahead::PartnerPostbacks(settings) => {
                     let key = (tenant_id, settings.partner_id);
@@ -339,7 +342,8 @@ impl SqlTx {
     }
 }
 
-/// A row of the read-ahead (`read_ahead`), by the statement (`part`) it came from.
+/// A row of the read-ahead (`read_clicks`, `read_after_clicks`), by the statement (`part`) it
+/// came from.
 struct AheadRow {
     tenant_id: String,
     ahead: Ahead,
