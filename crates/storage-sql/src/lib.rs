@@ -144,6 +144,10 @@ pub(crate) enum Value {
     /// The right-hand side of an `IN`, written by the backend's `push_in_list`; only in
     /// `Statements::statement`, never in a row.
     List(Vec<String>),
+    /// A list as one value the statement reads as rows (`push_array`): a `text[]` on
+    /// PostgreSQL (`unnest($1::text[])`), a JSON array on SQLite (`json_each(?1)`). Only in
+    /// `Statements::statement`, never in a row.
+    Array(Vec<String>),
 }
 
 impl From<String> for Value {

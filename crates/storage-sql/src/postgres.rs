@@ -100,39 +100,47 @@ const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 /// event's are subsets, the rest NULL: a counted event is read for its offer, member and click
 /// alone), and come conversions first ('conversion' < 'counted' < 'event'), each conversion
 /// before its events.
-/// Each click's rows are found through its index (`LATERAL … OFFSET 0`: a nested loop the
-/// planner cannot turn into a scan). With `click_id = ANY($1)` PostgreSQL scanned the whole
-/// table of a database not yet analyzed (for its first minute, and for the load test's whole
-/// run): without statistics it takes each id to match 0.5 % of the rows.
-const AFTER_LOCK_READS: &[&[&str]] = &[&[
-    "SELECT 'conversion' AS part, c.id, c.tenant_id, NULL::text AS conversion_id, c.offer_id,
-            c.click_id, c.partner_id, c.pub_member_id, NULL::text AS event_id,
-            NULL::text AS event_name, NULL::bigint AS sequence_number, NULL::text AS dedup_key,
-            c.status, c.rejection_reason, NULL::boolean AS counted, NULL::bigint AS revenue,
-            NULL::bigint AS reward, NULL::bigint AS amount, NULL::text AS currency,
-            NULL::text AS transaction_id, NULL::text AS params, NULL::bigint AS completed_at,
-            NULL::bigint AS pending_until, c.created_at, c.updated_at
-     FROM clicks AS k CROSS JOIN LATERAL
-       (SELECT * FROM conversions WHERE click_id = k.id OFFSET 0) AS c WHERE k.id",
-    " UNION ALL
-     SELECT 'event', e.id, e.tenant_id, e.conversion_id, e.offer_id, e.click_id, e.partner_id,
-            e.pub_member_id, e.event_id, e.event_name, e.sequence_number, e.dedup_key, e.status,
-            e.rejection_reason, e.counted, e.revenue, e.reward, e.amount, e.currency,
-            e.transaction_id, e.params, e.completed_at, e.pending_until, e.created_at,
-            e.updated_at
-     FROM clicks AS k CROSS JOIN LATERAL
-       (SELECT * FROM conversion_events WHERE click_id = k.id OFFSET 0) AS e WHERE k.id",
-    " UNION ALL
-     SELECT 'counted', NULL, e.tenant_id, NULL, e.offer_id, e.click_id, NULL, e.pub_member_id,
-            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-            NULL, NULL, NULL
-     FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
-    ") AS m CROSS JOIN LATERAL
-       (SELECT * FROM conversion_events
-        WHERE offer_id = m.offer_id AND pub_member_id = m.pub_member_id AND counted = TRUE
-        OFFSET 0) AS e
-     ORDER BY part, created_at, id",
-]];
+/// The clicks and the (offer, member) pairs come as arrays the first read filled, so no click is
+/// looked up again; each element's rows are found through their index (`LATERAL … OFFSET 0`: a
+/// nested loop the planner cannot turn into a scan). With `click_id = ANY($1)` PostgreSQL
+/// scanned the whole table of a database not yet analyzed (for its first minute, and for the
+/// load test's whole run): without statistics it takes each id to match 0.5 % of the rows.
+const AFTER_LOCK_READS: &[(&[&str], &[BatchArray])] = &[(
+    &[
+        "SELECT 'conversion' AS part, c.id, c.tenant_id, NULL::text AS conversion_id, c.offer_id,
+                c.click_id, c.partner_id, c.pub_member_id, NULL::text AS event_id,
+                NULL::text AS event_name, NULL::bigint AS sequence_number,
+                NULL::text AS dedup_key, c.status, c.rejection_reason, NULL::boolean AS counted,
+                NULL::bigint AS revenue, NULL::bigint AS reward, NULL::bigint AS amount,
+                NULL::text AS currency, NULL::text AS transaction_id, NULL::text AS params,
+                NULL::bigint AS completed_at, NULL::bigint AS pending_until, c.created_at,
+                c.updated_at
+         FROM unnest(",
+        "::text[]) AS k(id) CROSS JOIN LATERAL
+           (SELECT * FROM conversions WHERE click_id = k.id OFFSET 0) AS c
+         UNION ALL
+         SELECT 'event', e.id, e.tenant_id, e.conversion_id, e.offer_id, e.click_id,
+                e.partner_id, e.pub_member_id, e.event_id, e.event_name, e.sequence_number,
+                e.dedup_key, e.status, e.rejection_reason, e.counted, e.revenue, e.reward,
+                e.amount, e.currency, e.transaction_id, e.params, e.completed_at,
+                e.pending_until, e.created_at, e.updated_at
+         FROM unnest(",
+        "::text[]) AS k(id) CROSS JOIN LATERAL
+           (SELECT * FROM conversion_events WHERE click_id = k.id OFFSET 0) AS e
+         UNION ALL
+         SELECT 'counted', NULL, e.tenant_id, NULL, e.offer_id, e.click_id, NULL,
+                e.pub_member_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                NULL, NULL, NULL, NULL, NULL, NULL, NULL
+         FROM unnest(",
+        "::text[], ",
+        "::text[]) AS m(offer_id, pub_member_id) CROSS JOIN LATERAL
+           (SELECT * FROM conversion_events
+            WHERE offer_id = m.offer_id AND pub_member_id = m.pub_member_id AND counted = TRUE
+            OFFSET 0) AS e
+         ORDER BY part, created_at, id",
+    ],
+    &[BatchArray::Clicks, BatchArray::Clicks, BatchArray::PairOffers, BatchArray::PairMembers],
+)];
 
 /// The extended protocol takes one statement per request: reads go one by one, writes as one
 /// statement of data-modifying `WITH` parts.
@@ -166,6 +174,11 @@ fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) 
     query.push(" = ANY(").push_bind(values.to_vec()).push(")");
 }
 
+/// `Value::Array` on PostgreSQL: one `text[]`, which the statement casts and unnests.
+fn push_array(query: &mut sqlx::QueryBuilder<'static, Db>, values: Vec<String>) {
+    query.push_bind(values);
+}
+
 /// `Statements::insert` on PostgreSQL: the next statement, `insert` then `push_unnest` of `rows`.
 fn push_rows(
     statements: &mut Statements,
@@ -197,7 +210,9 @@ fn push_unnest(
                     Value::Text(_) => Column::Text(Vec::new()),
                     Value::Int(_) => Column::Int(Vec::new()),
                     Value::Bool(_) => Column::Bool(Vec::new()),
-                    Value::List(_) => unreachable!("a list is never a row's value"),
+                    Value::List(_) | Value::Array(_) => {
+                        unreachable!("a list is never a row's value")
+                    }
                 })
                 .collect();
         }

@@ -462,7 +462,9 @@ impl rusqlite::ToSql for crate::Value {
             crate::Value::Int(Some(number)) => ValueRef::Integer(*number),
             crate::Value::Bool(flag) => ValueRef::Integer(i64::from(*flag)),
             crate::Value::Text(None) | crate::Value::Int(None) => ValueRef::Null,
-            crate::Value::List(list) => return Ok(ToSqlOutput::from(json_list(list))),
+            crate::Value::List(list) | crate::Value::Array(list) => {
+                return Ok(ToSqlOutput::from(json_list(list)))
+            }
         }))
     }
 }
@@ -518,26 +520,39 @@ const FOR_UPDATE: &str = "";
 const CLAIM_LOCK: &str = "";
 
 /// The read-ahead's conversions, events and counted events of a batch's clicks
-/// (`read_after_clicks`): SQLite's planner looks each listed id up in the index.
-const CONVERSIONS_OF_CLICKS: &[&str] =
-    &["SELECT 'conversion' AS part, * FROM conversions WHERE click_id", ""];
+/// (`read_after_clicks`), each list one JSON array: SQLite's planner looks each listed id up in
+/// the index.
+const CONVERSIONS_OF_CLICKS: &[&str] = &[
+    "SELECT 'conversion' AS part, * FROM conversions
+     WHERE click_id IN (SELECT value FROM json_each(",
+    "))",
+];
 /// A conversion's events share its click: the (click_id, ...) unique index finds them.
 const EVENTS_OF_CLICKS: &[&str] = &[
-    "SELECT 'event' AS part, * FROM conversion_events WHERE click_id",
-    " ORDER BY created_at, id",
+    "SELECT 'event' AS part, * FROM conversion_events
+     WHERE click_id IN (SELECT value FROM json_each(",
+    ")) ORDER BY created_at, id",
 ];
-/// Through the (offer_id, pub_member_id) index, once per pair of the clicks.
+/// Through the (offer_id, pub_member_id) index, once per pair of the clicks. The pairs are
+/// found through the clicks again (a primary-key lookup each): two JSON arrays of the pairs'
+/// offers and members cannot be zipped by `json_each` without reading one whole for each element
+/// of the other.
 const COUNTED_OF_CLICKS: &[&str] = &[
     "SELECT 'counted' AS part, e.tenant_id, e.offer_id, e.pub_member_id, e.click_id
-     FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks WHERE id",
-    ") AS m JOIN conversion_events AS e
+     FROM (SELECT DISTINCT offer_id, pub_member_id FROM clicks
+           WHERE id IN (SELECT value FROM json_each(",
+    "))) AS m JOIN conversion_events AS e
        ON e.offer_id = m.offer_id AND e.pub_member_id = m.pub_member_id
      WHERE e.counted = TRUE",
 ];
 
 /// The three as the read-ahead runs them: apart, since each of its reads goes to the writer in
 /// one call anyway.
-const AFTER_LOCK_READS: &[&[&str]] = &[CONVERSIONS_OF_CLICKS, EVENTS_OF_CLICKS, COUNTED_OF_CLICKS];
+const AFTER_LOCK_READS: &[(&[&str], &[BatchArray])] = &[
+    (CONVERSIONS_OF_CLICKS, &[BatchArray::Clicks]),
+    (EVENTS_OF_CLICKS, &[BatchArray::Clicks]),
+    (COUNTED_OF_CLICKS, &[BatchArray::Clicks]),
+];
 
 /// A batch's reads and a transaction's writes each run straight on the writer, in one call.
 const READS: Batching = Batching::Prepared;
@@ -549,6 +564,11 @@ const WRITES: Batching = Batching::Prepared;
 fn push_in_list(query: &mut sqlx::QueryBuilder<'static, Db>, values: &[String]) {
     let (before, after) = crate::Prepared::IN_LIST;
     query.push(before).push_bind(json_list(values)).push(after);
+}
+
+/// `Value::Array` on SQLite: one JSON array, which the statement reads with `json_each`.
+fn push_array(query: &mut sqlx::QueryBuilder<'static, Db>, values: Vec<String>) {
+    query.push_bind(json_list(&values));
 }
 
 fn json_list(values: &[String]) -> String {

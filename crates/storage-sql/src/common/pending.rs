@@ -43,10 +43,11 @@ struct CountedMembers {
     counted: Vec<(Uuid, String, Uuid)>,
 }
 
-/// What `prefetch`'s reads found besides the records it keeps in `Pending`: the clicks' offers
-/// and partners, which the second read asks about, the tenant's credentials, and the counted
-/// members, kept once both reads are done.
+/// What `prefetch`'s reads found besides the records it keeps in `Pending`: the clicks found,
+/// their offers and partners, which the second read asks about, the tenant's credentials, and
+/// the counted members, kept once both reads are done.
 struct ReadAhead {
+    clicks: Vec<String>,
     offers: std::collections::BTreeSet<Uuid>,
     partners: std::collections::BTreeSet<Uuid>,
     credentials: Vec<PostbackCredential>,
@@ -176,6 +177,7 @@ impl Statements {
                 Value::Int(number) => drop(query.push_bind(number)),
                 Value::Bool(flag) => drop(query.push_bind(flag)),
                 Value::List(list) => push_in_list(query, &list),
+                Value::Array(list) => push_array(query, list),
             }
             query.push(parts.get(i + 1).copied().unwrap_or_default());
         }
@@ -253,6 +255,7 @@ impl SqlTx {
             self.pending.conversion_of_click.insert((tenant_id, *id), None);
         }
         let mut ahead = ReadAhead {
+            clicks: Vec::new(),
             offers: Default::default(),
             partners: Default::default(),
             credentials: Vec::new(),
@@ -269,7 +272,7 @@ impl SqlTx {
         if !ahead.offers.is_empty() {
             let partners: Vec<String> = ahead.partners.iter().copied().map(uuid_text).collect();
             let offers: Vec<String> = ahead.offers.iter().copied().map(uuid_text).collect();
-            let then = read_after_clicks(&tenant, &partners, &offers, &ids);
+            let then = read_after_clicks(&tenant, &partners, &offers, &ahead);
             self.keep_read_ahead(tenant_id, &tenant, then, &mut ahead).await?;
         }
         for partner_id in &ahead.partners {
@@ -294,6 +297,7 @@ impl SqlTx {
             }
             match row.ahead {
                 Ahead::Click(click) => {
+                    ahead.clicks.push(uuid_text(click.id));
                     ahead.members.pairs.insert((click.offer_id, click.pub_member_id.clone()));
                     ahead.offers.insert(click.offer_id);
                     ahead.partners.extend(click.partner_id);
@@ -418,12 +422,12 @@ fn read_clicks(
 
 /// The second read of `prefetch`, once the clicks are known: their partners' postback settings
 /// (`partners`), their offers (`offers`, locked), then what `AFTER_LOCK_READS` reads of the
-/// clicks (`ids`).
+/// clicks the first read found and their (offer, member) pairs (`ahead`).
 fn read_after_clicks(
     tenant_id: &str,
     partners: &[String],
     offers: &[String],
-    ids: &[String],
+    ahead: &ReadAhead,
 ) -> Statements {
     let mut statements = Statements::reads();
     if !partners.is_empty() {
@@ -440,11 +444,35 @@ fn read_after_clicks(
         vec![Value::List(offers.to_vec())],
     );
     // Each backend's own texts: the plans that find each click's rows differ, and so does
-    // what a statement costs (see there). Every list in them is the batch's clicks.
-    for parts in AFTER_LOCK_READS {
-        statements.statement(parts, (1..parts.len()).map(|_| Value::List(ids.to_vec())).collect());
+    // what a statement costs (see there).
+    let (pair_offers, pair_members): (Vec<String>, Vec<String>) = ahead
+        .members
+        .pairs
+        .iter()
+        .map(|(offer_id, member)| (uuid_text(*offer_id), member.clone()))
+        .unzip();
+    for (parts, arrays) in AFTER_LOCK_READS {
+        let values = arrays.iter().map(|array| {
+            Value::Array(match array {
+                BatchArray::Clicks => ahead.clicks.clone(),
+                BatchArray::PairOffers => pair_offers.clone(),
+                BatchArray::PairMembers => pair_members.clone(),
+            })
+        });
+        statements.statement(parts, values.collect());
     }
     statements
+}
+
+/// What a value of an `AFTER_LOCK_READS` statement lists, bound as one `Value::Array`: the
+/// clicks the batch's first read found, or the offers or the members of their distinct
+/// (offer, member) pairs, the two in one order.
+#[derive(Clone, Copy)]
+#[allow(dead_code)] // SQLite's statements list the clicks alone.
+enum BatchArray {
+    Clicks,
+    PairOffers,
+    PairMembers,
 }
 
 /// `<head> IN (<values>)<tail>`, the list bound as one value (`push_in_list`), keeping the
