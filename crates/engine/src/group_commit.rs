@@ -1,8 +1,9 @@
 //! Group commit for the hot paths: clicks and postbacks that arrive together are written in one
 //! transaction, and each is answered only after that transaction commits.
 //!
-//! One task per engine takes whatever is queued (up to [`MAX_BATCH`]), writes the clicks with a
-//! single multi-row INSERT, decides the postbacks one after another, and commits once. A commit
+//! A writer task takes whatever is queued (up to [`MAX_BATCH`]), writes the clicks with a single
+//! multi-row INSERT, decides the postbacks one after another, and commits once. The writers run
+//! on a thread and a runtime of their own (`write_forever`). A commit
 //! costs an fsync on PostgreSQL and a WAL append on SQLite, so sharing it is most of the gain;
 //! the single writer also means postbacks never wait on each other's row locks.
 //!
@@ -16,7 +17,7 @@ use std::{
 
 use gokart_domain::params::ClickIdParam;
 
-use gokart_storage::{Backend, ClickRecord, TenantRecord};
+use gokart_storage::{Backend, ClickRecord, Store, TenantRecord};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -55,23 +56,51 @@ struct Job {
     reply: Reply,
 }
 
-/// The queue in front of the writer task, started on first use inside the caller's runtime.
+/// The queue in front of the writer tasks, started on first use.
 #[derive(Default)]
 pub(crate) struct WriteQueue {
     sender: std::sync::OnceLock<mpsc::Sender<Job>>,
 }
 
 impl WriteQueue {
-    fn sender(&self, engine: &Weak<Engine>, backend: Backend) -> &mpsc::Sender<Job> {
+    fn sender(&self, engine: &Weak<Engine>, store: &Arc<dyn Store>) -> &mpsc::Sender<Job> {
         self.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-            let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-            for _ in 0..writers(backend) {
-                tokio::spawn(run(engine.clone(), receiver.clone()));
+            let (engine, store) = (engine.clone(), store.clone());
+            let started = std::thread::Builder::new()
+                .name("gokart-writer".into())
+                .spawn(move || write_forever(engine, store, receiver));
+            if let Err(error) = started {
+                // The receiver is gone with the closure: every write is answered 503.
+                tracing::error!(%error, "could not start the writer thread");
             }
             sender
         })
     }
+}
+
+/// The writers, on a thread and a runtime of their own, until the engine is gone. Under load
+/// the request handlers' runtime has hundreds of tasks queued; a writer among them waited its
+/// turn after every answer from the database, and on PostgreSQL it does so while holding the
+/// locks of the offers its batch pays for, which every other batch of those offers waits on.
+/// On SQLite the writer's statements run on the calling thread (`Writer::run`), which here is
+/// not one of the handlers' threads.
+fn write_forever(engine: Weak<Engine>, store: Arc<dyn Store>, queue: mpsc::Receiver<Job>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return tracing::error!(%error, "could not start the writer runtime"),
+    };
+    runtime.block_on(async move {
+        let writers = writers(store.backend());
+        let store = store.on_this_runtime(writers as u32);
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let tasks: Vec<_> = (0..writers)
+            .map(|_| tokio::spawn(run(engine.clone(), store.clone(), queue.clone())))
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
 }
 
 /// SQLite has one writer connection. On PostgreSQL a second writer builds the next batch while
@@ -86,7 +115,11 @@ fn writers(backend: Backend) -> usize {
 }
 
 /// Takes batches off the queue until the engine is gone.
-async fn run(engine: Weak<Engine>, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+async fn run(
+    engine: Weak<Engine>,
+    store: Arc<dyn Store>,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         {
@@ -113,7 +146,7 @@ async fn run(engine: Weak<Engine>, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<
             }
         }
         let Some(engine) = engine.upgrade() else { return };
-        engine.write_batch(std::mem::take(&mut batch)).await;
+        engine.write_batch(&*store, std::mem::take(&mut batch)).await;
     }
 }
 
@@ -138,14 +171,14 @@ impl Engine {
     }
 
     async fn submit(&self, job: Job) -> EngineResult<()> {
-        let sender = self.writes.sender(&self.me, self.store.backend());
+        let sender = self.writes.sender(&self.me, &self.store);
         sender.send(job).await.map_err(|_| writer_gone())
     }
 
-    async fn write_batch(self: Arc<Self>, jobs: Vec<Job>) {
+    async fn write_batch(self: Arc<Self>, store: &dyn Store, jobs: Vec<Job>) {
         if jobs.len() > 1 {
             let writes: Vec<&Write> = jobs.iter().map(|job| &job.write).collect();
-            match self.write_together(&writes).await {
+            match self.write_together(store, &writes).await {
                 Ok(outcomes) => {
                     for (job, outcome) in jobs.into_iter().zip(outcomes) {
                         answer(job.reply, Ok(outcome));
@@ -158,17 +191,21 @@ impl Engine {
             }
         }
         for job in jobs {
-            let mut outcome = self.write_together(&[&job.write]).await;
+            let mut outcome = self.write_together(store, &[&job.write]).await;
             if matches!(outcome, Err(EngineError::Conflict(_))) {
                 // A concurrent twin (another process) got in first: deciding again sees it.
-                outcome = self.write_together(&[&job.write]).await;
+                outcome = self.write_together(store, &[&job.write]).await;
             }
             answer(job.reply, outcome.map(|mut outcomes| outcomes.remove(0)));
         }
     }
 
     /// Writes `writes` in one transaction; an error means nothing of them was stored.
-    async fn write_together(&self, writes: &[&Write]) -> EngineResult<Vec<Outcome>> {
+    async fn write_together(
+        &self,
+        store: &dyn Store,
+        writes: &[&Write],
+    ) -> EngineResult<Vec<Outcome>> {
         let clicks: Vec<&ClickRecord> = writes
             .iter()
             .filter_map(|write| match write {
@@ -178,10 +215,10 @@ impl Engine {
             .collect();
         if clicks.len() == writes.len() {
             // Only clicks: one atomic statement, no transaction around it (one round trip).
-            self.store.insert_clicks(&clicks).await?;
+            store.insert_clicks(&clicks).await?;
             return Ok(writes.iter().map(|_| Outcome::Click).collect());
         }
-        let mut tx = self.store.write().await?;
+        let mut tx = store.write().await?;
         if !clicks.is_empty() {
             tx.insert_clicks(&clicks).await?;
         }

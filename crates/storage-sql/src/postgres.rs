@@ -1,7 +1,7 @@
 //! PostgreSQL: a connection pool; rows that decide money are locked with `FOR UPDATE`, and jobs
 //! are claimed with `FOR UPDATE SKIP LOCKED`, so several gokart processes can share a database.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use gokart_storage::{Backend, Result, Store, Tx};
@@ -14,6 +14,7 @@ type DbRow = sqlx::postgres::PgRow;
 
 pub struct PostgresStore {
     pool: sqlx::PgPool,
+    options: PgConnectOptions,
 }
 
 impl PostgresStore {
@@ -39,18 +40,19 @@ impl PostgresStore {
     }
 
     async fn connect_with(options: PgConnectOptions, max: u32) -> Result<Self> {
-        // No ping before each use: it is a network round trip per transaction on the hot
-        // paths. A connection that died fails its transaction (answered 503, nothing stored),
-        // and the pool replaces it.
-        let pool = PgPoolOptions::new()
-            .max_connections(max)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await
-            .map_err(map_error)?;
-        Ok(PostgresStore { pool })
+        let pool = pool_options(max).connect_with(options.clone()).await.map_err(map_error)?;
+        Ok(PostgresStore { pool, options })
     }
+}
+
+/// No ping before each use: it is a network round trip per transaction on the hot paths. A
+/// connection that died fails its transaction (answered 503, nothing stored), and the pool
+/// replaces it.
+fn pool_options(max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .test_before_acquire(false)
+        .acquire_timeout(Duration::from_secs(30))
 }
 
 #[async_trait]
@@ -86,6 +88,13 @@ impl Store for PostgresStore {
         push_unnest(&mut insert, clicks.iter().map(|click| click_values(click)));
         insert.build().execute(&self.pool).await.map_err(map_error)?;
         Ok(())
+    }
+
+    /// A pool of this runtime's: its connections are opened on first use, by this runtime's
+    /// tasks, and their sockets registered with this runtime's IO driver.
+    fn on_this_runtime(self: Arc<Self>, connections: u32) -> Arc<dyn Store> {
+        let pool = pool_options(connections).connect_lazy_with(self.options.clone());
+        Arc::new(PostgresStore { pool, options: self.options.clone() })
     }
 }
 

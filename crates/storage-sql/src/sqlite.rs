@@ -258,6 +258,11 @@ impl Store for SqliteStore {
         write_clicks(&mut statements, clicks);
         commit(DbTx::Write(self.lease(Standing::Begun).await?), statements).await
     }
+
+    /// The same store: its connections run on threads of their own, not on any runtime.
+    fn on_this_runtime(self: Arc<Self>, _connections: u32) -> Arc<dyn Store> {
+        self
+    }
 }
 
 impl SqliteStore {

@@ -48,6 +48,11 @@ pub trait Store: Send + Sync + 'static {
     /// Stores clicks atomically, outside any transaction (the click path's group commit): on
     /// return they are committed. Either all of them are stored or, on error, none.
     async fn insert_clicks(&self, clicks: &[&ClickRecord]) -> Result<()>;
+    /// This store as a runtime of its own uses it (the group-commit writer's): where the
+    /// database is reached over sockets, the returned store opens up to `connections` of its
+    /// own there, so their answers wake that runtime's tasks without waiting their turn among
+    /// another runtime's. Call it inside the runtime that will use the result.
+    fn on_this_runtime(self: std::sync::Arc<Self>, connections: u32) -> std::sync::Arc<dyn Store>;
 }
 
 /// One transaction. Dropping it without `commit` rolls it back.
