@@ -2,8 +2,8 @@
 //! transaction, and each is answered only after that transaction commits.
 //!
 //! A writer task takes whatever is queued (up to [`MAX_BATCH`]), writes the clicks with a single
-//! multi-row INSERT, decides the postbacks one after another, and commits once. The writers run
-//! on a thread and a runtime of their own (`write_forever`). A commit
+//! multi-row INSERT, decides the postbacks one after another, and commits once. PostgreSQL's
+//! writers run on a thread and a runtime of their own (`on_a_thread_of_their_own`). A commit
 //! costs an fsync on PostgreSQL and a WAL append on SQLite, so sharing it is most of the gain;
 //! the single writer also means postbacks never wait on each other's row locks.
 //!
@@ -67,6 +67,13 @@ impl WriteQueue {
         self.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
             let (engine, store) = (engine.clone(), store.clone());
+            if !on_a_thread_of_their_own(store.backend()) {
+                let queue = Arc::new(tokio::sync::Mutex::new(receiver));
+                for _ in 0..writers(store.backend()) {
+                    tokio::spawn(run(engine.clone(), store.clone(), queue.clone()));
+                }
+                return sender;
+            }
             let started = std::thread::Builder::new()
                 .name("gokart-writer".into())
                 .spawn(move || write_forever(engine, store, receiver));
@@ -79,12 +86,19 @@ impl WriteQueue {
     }
 }
 
-/// The writers, on a thread and a runtime of their own, until the engine is gone. Under load
-/// the request handlers' runtime has hundreds of tasks queued; a writer among them waited its
-/// turn after every answer from the database, and on PostgreSQL it does so while holding the
+/// Where the writers run: PostgreSQL's on a thread and a runtime of their own
+/// (`write_forever`). Under load the request handlers' runtime has hundreds of tasks queued; a
+/// writer among them waited its turn after every answer from the database, while holding the
 /// locks of the offers its batch pays for, which every other batch of those offers waits on.
-/// On SQLite the writer's statements run on the calling thread (`Writer::run`), which here is
-/// not one of the handlers' threads.
+/// SQLite's among the handlers' tasks: its writer waits for no socket (its statements run on
+/// the writer's own thread of the moment, `Writer::run`), and on a thread of its own it took
+/// batches of a few clicks and made the postbacks' 99th percentile worse
+/// (docs/decisions/performance.md).
+fn on_a_thread_of_their_own(backend: Backend) -> bool {
+    backend == Backend::Postgres
+}
+
+/// The writers, on a thread and a runtime of their own, until the engine is gone.
 fn write_forever(engine: Weak<Engine>, store: Arc<dyn Store>, queue: mpsc::Receiver<Job>) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
