@@ -101,6 +101,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for row in &rows {
         println!("{}", row.targets());
     }
+    let of = |backend: &str| rows.iter().find(|row| row.backend == backend);
+    if let (Some(postgres), Some(sqlite)) = (of("postgres"), of("sqlite")) {
+        println!("{}", postgres.against(sqlite));
+    }
     Ok(())
 }
 
@@ -144,6 +148,23 @@ impl Figures {
             self.cpu_us[0],
             self.cpu_us[1],
             self.cpu_us[2],
+        )
+    }
+}
+
+impl Figures {
+    /// Issue 6's acceptance on PostgreSQL: its rates at least half of SQLite's (`baseline`),
+    /// measured in the same run.
+    fn against(&self, baseline: &Figures) -> String {
+        let check = |ratio: f64| if ratio >= 0.5 { "met" } else { "MISSED" };
+        let clicks = self.clicks / baseline.clicks;
+        let postbacks = self.postbacks / baseline.postbacks;
+        format!(
+            "{} against {}: clicks {clicks:.2} >= 0.50 {}; postbacks {postbacks:.2} >= 0.50 {}",
+            self.backend,
+            baseline.backend,
+            check(clicks),
+            check(postbacks),
         )
     }
 }
