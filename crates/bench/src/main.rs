@@ -128,7 +128,6 @@ struct Figures {
 impl Figures {
     /// Issue 6's targets for this 2-core machine, each with the measured figure.
     fn targets(&self) -> String {
-        let check = |met: bool| if met { "met" } else { "MISSED" };
         let (clicks, postbacks) = (self.clicks / self.healthz, self.postbacks / self.healthz);
         let [_, click_p99, _] = self.click_latency;
         let [_, postback_p99, _] = self.postback_latency;
@@ -139,33 +138,39 @@ impl Figures {
              RSS {:.0} <= 150 MB {}{wal}; server CPU per request {:.0} / {:.0} / {:.0} µs \
              (healthz / click / postback)",
             self.backend,
-            check(clicks >= 0.5),
-            check(postbacks >= 0.25),
-            check(click_p99 <= 5.0),
-            check(postback_p99 <= 10.0),
+            verdict(clicks >= 0.5),
+            verdict(postbacks >= 0.25),
+            verdict(click_p99 <= 5.0),
+            verdict(postback_p99 <= 10.0),
             self.peak_rss_mb,
-            check(self.peak_rss_mb <= 150.0),
+            verdict(self.peak_rss_mb <= 150.0),
             self.cpu_us[0],
             self.cpu_us[1],
             self.cpu_us[2],
         )
     }
-}
 
-impl Figures {
     /// Issue 6's acceptance on PostgreSQL: its rates at least half of SQLite's (`baseline`),
     /// measured in the same run.
     fn against(&self, baseline: &Figures) -> String {
-        let check = |ratio: f64| if ratio >= 0.5 { "met" } else { "MISSED" };
         let clicks = self.clicks / baseline.clicks;
         let postbacks = self.postbacks / baseline.postbacks;
         format!(
             "{} against {}: clicks {clicks:.2} >= 0.50 {}; postbacks {postbacks:.2} >= 0.50 {}",
             self.backend,
             baseline.backend,
-            check(clicks),
-            check(postbacks),
+            verdict(clicks >= 0.5),
+            verdict(postbacks >= 0.5),
         )
+    }
+}
+
+/// How a target reads in the load test's summary.
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
     }
 }
 

@@ -68,10 +68,7 @@ impl WriteQueue {
             let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
             let (engine, store) = (engine.clone(), store.clone());
             if !on_a_thread_of_their_own(store.backend()) {
-                let queue = Arc::new(tokio::sync::Mutex::new(receiver));
-                for _ in 0..writers(store.backend()) {
-                    tokio::spawn(run(engine.clone(), store.clone(), queue.clone()));
-                }
+                spawn_writers(&engine, &store, receiver);
                 return sender;
             }
             let started = std::thread::Builder::new()
@@ -105,16 +102,24 @@ fn write_forever(engine: Weak<Engine>, store: Arc<dyn Store>, queue: mpsc::Recei
         Err(error) => return tracing::error!(%error, "could not start the writer runtime"),
     };
     runtime.block_on(async move {
-        let writers = writers(store.backend());
-        let store = store.on_this_runtime(writers as u32);
-        let queue = Arc::new(tokio::sync::Mutex::new(queue));
-        let tasks: Vec<_> = (0..writers)
-            .map(|_| tokio::spawn(run(engine.clone(), store.clone(), queue.clone())))
-            .collect();
-        for task in tasks {
+        let connections = writers(store.backend()) as u32;
+        let store = store.on_this_runtime(connections);
+        for task in spawn_writers(&engine, &store, queue) {
             let _ = task.await;
         }
     });
+}
+
+/// Starts the writer tasks on the current runtime, taking turns at `queue`.
+fn spawn_writers(
+    engine: &Weak<Engine>,
+    store: &Arc<dyn Store>,
+    queue: mpsc::Receiver<Job>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let queue = Arc::new(tokio::sync::Mutex::new(queue));
+    (0..writers(store.backend()))
+        .map(|_| tokio::spawn(run(engine.clone(), store.clone(), queue.clone())))
+        .collect()
 }
 
 /// SQLite has one writer connection. On PostgreSQL a second writer builds the next batch while
