@@ -131,25 +131,41 @@ fn tell_failure(what: &str) {
     }
 }
 
-/// `connections` loops, each sending its next request as soon as the previous one is answered.
+/// When a closed loop stops sending.
+#[derive(Clone, Copy)]
+pub enum Until {
+    /// The measured duration is over.
+    Elapsed(Duration),
+    /// This many requests were sent (the instruction count's phases).
+    Sent(u64),
+}
+
+/// `connections` loops, each sending its next request as soon as the previous one is answered,
+/// `until` the run is over.
 pub async fn closed_loop(
     client: &HttpClient,
     connections: usize,
-    duration: Duration,
+    until: Until,
     make: MakeRequest,
     on_response: Option<OnResponse>,
 ) -> RunStats {
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
-    let deadline = started + duration;
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let (client, make, on_response, counter) =
             (client.clone(), make.clone(), on_response.clone(), counter.clone());
         tasks.push(tokio::spawn(async move {
             let mut stats = RunStats::empty();
-            while Instant::now() < deadline {
+            loop {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let over = match until {
+                    Until::Elapsed(duration) => started.elapsed() >= duration,
+                    Until::Sent(count) => n >= count,
+                };
+                if over {
+                    break;
+                }
                 let sent = Instant::now();
                 stats.sent += 1;
                 if send_one(&client, make(n), &on_response).await {

@@ -16,19 +16,23 @@
 //! after `--pause-seconds` of quiet, and a half-load run measures the requests scheduled after
 //! its first `--warm-up-seconds` (the load's start is not its steady state).
 //!
+//! `--instructions N` counts instead the instructions the server executes per request, under
+//! callgrind (`instructions.rs`): the figure that compares two builds on a noisy VM.
+//!
 //! `GOKART_BENCH_SERVER_LOG=1` lets the server's log through to this command's stderr.
 
+mod instructions;
 mod load;
 mod setup;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use clap::Parser;
 
 /// The same allocator as the `gokart` binary, since this process also runs as the server.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use load::{closed_loop, get, open_loop, MakeRequest, OnResponse};
+use load::{closed_loop, open_loop, Until};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -64,6 +68,13 @@ struct Args {
     /// PostgreSQL server for the postgres backend (a fresh database is created on it).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pg_url: String,
+    /// Instead of the load test: instructions per request under callgrind, over this many
+    /// requests of each kind (SQLite; needs valgrind). The figure to compare two builds by.
+    #[arg(long, value_name = "REQUESTS")]
+    instructions: Option<u64>,
+    /// With `--instructions`: keep callgrind's files, for `callgrind_annotate`.
+    #[arg(long)]
+    keep_callgrind: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,6 +93,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(count) = args.instructions {
+        return instructions::count(count, args.keep_callgrind).await;
+    }
     let backends: Vec<&str> = match args.backend.as_str() {
         "both" => vec!["sqlite", "postgres"],
         other => vec![other],
@@ -202,25 +216,17 @@ impl std::fmt::Display for Figures {
 
 async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     let duration = Duration::from_secs(args.seconds);
+    let until = Until::Elapsed(duration);
     eprintln!("== {backend}: preparing a fresh database");
-    let target = setup::Target::start(backend, &args.pg_url, args.prefill).await?;
+    let target = setup::Target::start(backend, &args.pg_url, args.prefill, &[]).await?;
     let levels = &args.connections;
     let wal = target.watch_wal();
     let most = levels.iter().copied().chain(args.latency_connections).max().unwrap_or(32);
     let client = load::client(most);
-    let addr = target.addr;
 
-    let host = target.api_host.clone();
-    let healthz: MakeRequest = Arc::new(move |_| get(addr, &host, "/healthz"));
-    let clicks_seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let collect = clicks_seen.clone();
-    let on_response: OnResponse = Arc::new(move |response| {
-        if let Some(id) = setup::click_id_from_location(response) {
-            collect.lock().unwrap_or_else(|e| e.into_inner()).push(id);
-        }
-    });
-    let take_clicks_seen =
-        || Arc::new(std::mem::take(&mut *clicks_seen.lock().unwrap_or_else(|e| e.into_inner())));
+    let healthz = target.healthz_requests();
+    let click_ids_seen = setup::ClickIds::default();
+    let on_response = click_ids_seen.collect();
     // The three endpoints take turns, level by level and round after round, so that the VM's
     // slow and fast moments (its rates drift by half within a minute) fall on all three alike.
     let (mut healthz_runs, mut click_runs, mut postback_runs) =
@@ -230,7 +236,7 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     // lends an idle guest more for a moment): they are not measured.
     eprintln!("== {backend}: warming up (/healthz, not measured)");
     let warm_up = levels.first().copied().unwrap_or(32);
-    closed_loop(&client, warm_up, duration, healthz.clone(), None).await;
+    closed_loop(&client, warm_up, until, healthz.clone(), None).await;
     let latency_warm_up = Duration::from_secs(args.warm_up_seconds);
     let pause = Duration::from_secs(args.pause_seconds);
     // Every measurement starts after a pause of quiet, and says what it measures.
@@ -242,22 +248,21 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
         for &connections in levels {
             let run_of = format!("{connections} connections, round {round} of {}", args.rounds);
             quiet_then(format!("/healthz, {run_of}")).await;
-            let run = closed_loop(&client, connections, duration, healthz.clone(), None);
+            let run = closed_loop(&client, connections, until, healthz.clone(), None);
             healthz_runs.add(connections, with_server_cpu(&target, run).await);
 
             quiet_then(format!("clicks at the maximum rate, {run_of}")).await;
             let requests = target.click_requests("max", clicks_sent);
-            let run =
-                closed_loop(&client, connections, duration, requests, Some(on_response.clone()));
+            let run = closed_loop(&client, connections, until, requests, Some(on_response.clone()));
             let stats = with_server_cpu(&target, run).await;
             clicks_sent += stats.sent;
             click_runs.add(connections, stats);
 
             // Installs of the clicks just made, each converted once.
             quiet_then(format!("postbacks at the maximum rate, {run_of}")).await;
-            let click_ids = take_clicks_seen();
+            let click_ids = click_ids_seen.take();
             let requests = target.postback_requests(click_ids.clone(), "Install", 0);
-            let run = closed_loop(&client, connections, duration, requests, None);
+            let run = closed_loop(&client, connections, until, requests, None);
             let stats = with_server_cpu(&target, run).await;
             if stats.sent > click_ids.len() as u64 {
                 eprintln!("   note: more postbacks than clicks; some were duplicates");
@@ -287,7 +292,7 @@ async fn measure(args: &Args, backend: &str) -> anyhow::Result<Figures> {
     quiet_then(format!("postbacks at half load, {postback_latency_level} connections")).await;
     // Installs again, as at the maximum rate (a later event costs more to decide: half of the
     // installs' rate would not be half load for it), of the clicks just made at half load.
-    let click_ids = take_clicks_seen();
+    let click_ids = click_ids_seen.take();
     let postback_half = open_loop(
         &client,
         postback_latency_level,

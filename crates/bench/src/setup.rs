@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use serde_json::{json, Value};
 
-use crate::load::{client, get, HttpClient, MakeRequest};
+use crate::load::{client, get, HttpClient, MakeRequest, OnResponse};
 
 /// The first argument that makes this binary act as `gokart`.
 pub const CHILD_MARKER: &str = "__gokart";
@@ -34,8 +34,18 @@ enum Database {
     Postgres { admin_url: String, name: String },
 }
 
-fn gokart_command() -> anyhow::Result<Command> {
-    let mut command = Command::new(std::env::current_exe()?);
+/// This binary as `gokart`; with `under` (a command and its arguments, e.g. valgrind's), run
+/// by that command.
+fn gokart_command(under: &[String]) -> anyhow::Result<Command> {
+    let exe = std::env::current_exe()?;
+    let mut command = match under.split_first() {
+        Some((tool, arguments)) => {
+            let mut command = Command::new(tool);
+            command.args(arguments).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    };
     command.arg(CHILD_MARKER);
     Ok(command)
 }
@@ -83,11 +93,18 @@ impl Database {
 }
 
 impl Target {
-    pub async fn start(backend: &str, pg_url: &str, prefill: u64) -> anyhow::Result<Target> {
+    /// The server on a fresh `backend` database with `prefill` clicks stored, run `under` a
+    /// tool if one is given (`gokart_command`).
+    pub async fn start(
+        backend: &str,
+        pg_url: &str,
+        prefill: u64,
+        under: &[String],
+    ) -> anyhow::Result<Target> {
         let (database_url, database) = fresh_database(backend, pg_url).await?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        let created = gokart_command()?
+        let created = gokart_command(&[])?
             .args(["tenant", "create", "bench", "--kind", "aff-network", "--name", "Bench"])
             .args([
                 "--admin-email",
@@ -111,7 +128,7 @@ impl Target {
             .map(|at| postback_url[at..].to_owned())
             .ok_or_else(|| anyhow::anyhow!("no postback url in {tenant}"))?;
 
-        let child = gokart_command()?
+        let child = gokart_command(under)?
             .args(["serve", "--listen", &addr.to_string(), "--database-url", &database_url])
             .arg("--allow-private-destinations")
             .stdout(Stdio::null())
@@ -129,6 +146,12 @@ impl Target {
             crate::setup::prefill_clicks(&database_url, &offer_id, prefill).await?;
         }
         Ok(Target { addr, api_host, offer_id, postback_path, child, database })
+    }
+
+    /// `GET /healthz`, over and over.
+    pub fn healthz_requests(&self) -> MakeRequest {
+        let (addr, host) = (self.addr, self.api_host.clone());
+        Arc::new(move |_| get(addr, &host, "/healthz"))
     }
 
     /// Clicks from distinct members with realistic publisher parameters.
@@ -187,6 +210,11 @@ impl Target {
         Some(peak)
     }
 
+    /// The server's process id (the tool's, when run under one).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn peak_rss_kb(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
@@ -224,14 +252,37 @@ impl Target {
     }
 }
 
-pub fn click_id_from_location(response: &hyper::Response<hyper::body::Incoming>) -> Option<String> {
+/// The click ids of the redirects answered so far (from their `Location`), for the postbacks
+/// that follow them.
+#[derive(Clone, Default)]
+pub struct ClickIds(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl ClickIds {
+    /// Keeps the click id of each answer it sees.
+    pub fn collect(&self) -> OnResponse {
+        let seen = self.0.clone();
+        Arc::new(move |response| {
+            if let Some(id) = click_id_from_location(response) {
+                seen.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+            }
+        })
+    }
+
+    /// The ids kept so far; the next call answers those kept after this one.
+    pub fn take(&self) -> Arc<Vec<String>> {
+        Arc::new(std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner())))
+    }
+}
+
+fn click_id_from_location(response: &hyper::Response<hyper::body::Incoming>) -> Option<String> {
     let location = response.headers().get(hyper::header::LOCATION)?.to_str().ok()?;
     let at = location.find("gk_click_id=")? + "gk_click_id=".len();
     Some(location[at..].split('&').next()?.to_owned())
 }
 
+/// Waits up to two minutes: under callgrind the server takes tens of seconds to start.
 async fn wait_until_up(http: &HttpClient, addr: SocketAddr, host: &str) -> anyhow::Result<()> {
-    for _ in 0..200 {
+    for _ in 0..2400 {
         if let Ok(response) = http.request(get(addr, host, "/healthz")).await {
             if response.status().is_success() {
                 return Ok(());
