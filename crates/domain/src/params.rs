@@ -5,6 +5,7 @@
 //! [`PostbackParams`] merges the query string and the body and answers with clean values; nothing
 //! here may panic or refuse a request, because a refused postback is a lost conversion.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -116,7 +117,7 @@ impl PostbackParams {
     pub fn from_parts(query: &[u8], body: &[u8], content_type: Option<&str>) -> PostbackParams {
         let mut reading = Reading::default();
         let query = query.strip_prefix(b"?").unwrap_or(query);
-        for (key, value) in form_urlencoded::parse(query) {
+        for (key, value) in form_pairs(query) {
             reading.push(&key, &value);
         }
         reading.push_body(body, content_type);
@@ -257,6 +258,23 @@ impl PostbackParams {
     }
 }
 
+/// The name-value pairs of a query string or form body, exactly as `form_urlencoded::parse`
+/// reads them. A pair with no `%` and no `+` decodes to itself: it is borrowed as it is,
+/// found by `memchr` and one UTF-8 check instead of `form_urlencoded`'s passes over each byte
+/// (every click's and postback's query is read on the hot paths; callgrind counted 6-7 k
+/// instructions a request in those passes). Any other pair is decoded by `form_urlencoded`.
+pub fn form_pairs(input: &[u8]) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    input.split(|byte| *byte == b'&').filter(|pair| !pair.is_empty()).map(|pair| {
+        if memchr::memchr2(b'%', b'+', pair).is_none() {
+            if let Ok(text) = std::str::from_utf8(pair) {
+                let (name, value) = text.split_once('=').unwrap_or((text, ""));
+                return (Cow::Borrowed(name), Cow::Borrowed(value));
+            }
+        }
+        form_urlencoded::parse(pair).next().unwrap_or_default()
+    })
+}
+
 /// A postback's parameters while they are read: the log's map is turned into its
 /// [`JsonObject`] (and its text written) once, when all of them are in.
 #[derive(Default)]
@@ -321,7 +339,7 @@ impl Reading {
             }
         }
         if kind == BodyKind::Form || looks_like_form(text) {
-            for (key, value) in form_urlencoded::parse(text.as_bytes()) {
+            for (key, value) in form_pairs(text.as_bytes()) {
                 self.push(&key, &value);
             }
             return;
@@ -689,6 +707,23 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn form_pairs_read_as_form_urlencoded_does(
+            input in prop::collection::vec(
+                prop_oneof![
+                    Just(b'&'), Just(b'='), Just(b'%'), Just(b'+'), Just(b'2'), Just(b'F'),
+                    Just(b'a'), Just(0xC3), Just(0xA9), Just(0xFF), any::<u8>()
+                ],
+                0..60,
+            )
+        ) {
+            let ours: Vec<(String, String)> =
+                form_pairs(&input).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            let theirs: Vec<(String, String)> =
+                form_urlencoded::parse(&input).into_owned().collect();
+            prop_assert_eq!(ours, theirs);
+        }
+
         #[test]
         fn never_panics(
             query in prop::collection::vec(any::<u8>(), 0..400),

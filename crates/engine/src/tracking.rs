@@ -167,7 +167,7 @@ async fn out_of_budget(
 /// The first non-empty value of every `pub_*` parameter, bounded.
 fn pub_params(query: &str) -> Map<String, Value> {
     let mut params = Map::new();
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+    for (key, value) in gokart_domain::params::form_pairs(query.as_bytes()) {
         let (key, value) = (storable(&key), storable(&value));
         let (key, value) = (&*key, value.trim());
         if !key.starts_with("pub_") || value.is_empty() || params.contains_key(key) {
