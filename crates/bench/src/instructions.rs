@@ -73,22 +73,26 @@ async fn phases(target: &Target, count: u64) -> anyhow::Result<()> {
     send(target.click_requests("warm", 0), WARM_UP, Some(on_response.clone())).await?;
     send(target.postback_requests(click_ids_seen.take(), "Install", 0), WARM_UP, None).await?;
 
-    eprintln!("== counting: {count} clicks");
-    callgrind_control(pid, &["--zero", "--instr=on"])?;
-    send(target.click_requests("counted", 0), count, Some(on_response)).await?;
-    callgrind_control(pid, &["--instr=off", "--dump=clicks"])?;
-
-    eprintln!("== counting: {count} postbacks");
+    let clicks = send(target.click_requests("counted", 0), count, Some(on_response));
+    counted(pid, "clicks", clicks).await?;
     let click_ids = click_ids_seen.take();
     anyhow::ensure!(click_ids.len() as u64 == count, "{} click ids seen", click_ids.len());
-    callgrind_control(pid, &["--zero", "--instr=on"])?;
-    send(target.postback_requests(click_ids, "Install", 0), count, None).await?;
-    callgrind_control(pid, &["--instr=off", "--dump=postbacks"])?;
+    counted(pid, "postbacks", send(target.postback_requests(click_ids, "Install", 0), count, None))
+        .await?;
+    counted(pid, "healthz", send(target.healthz_requests(), count, None)).await
+}
 
-    eprintln!("== counting: {count} /healthz");
+/// Runs `requests` (not started until awaited) with counting switched on around them, and dumps
+/// the count as `phase`.
+async fn counted(
+    pid: u32,
+    phase: &str,
+    requests: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    eprintln!("== counting: {phase}");
     callgrind_control(pid, &["--zero", "--instr=on"])?;
-    send(target.healthz_requests(), count, None).await?;
-    callgrind_control(pid, &["--instr=off", "--dump=healthz"])
+    requests.await?;
+    callgrind_control(pid, &["--instr=off", &format!("--dump={phase}")])
 }
 
 /// Runs `callgrind_control` with each of `arguments` in turn against the server.

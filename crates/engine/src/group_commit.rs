@@ -102,24 +102,23 @@ fn write_forever(engine: Weak<Engine>, store: Arc<dyn Store>, queue: mpsc::Recei
         Err(error) => return tracing::error!(%error, "could not start the writer runtime"),
     };
     runtime.block_on(async move {
-        let connections = writers(store.backend()) as u32;
-        let store = store.on_this_runtime(connections);
         for task in spawn_writers(&engine, &store, queue) {
             let _ = task.await;
         }
     });
 }
 
-/// Starts the writer tasks on the current runtime, taking turns at `queue`.
+/// Starts the writer tasks on the current runtime, taking turns at `queue`, with the store as
+/// this runtime uses it (`Store::on_this_runtime`: on PostgreSQL, connections of their own).
 fn spawn_writers(
     engine: &Weak<Engine>,
     store: &Arc<dyn Store>,
     queue: mpsc::Receiver<Job>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    let count = writers(store.backend());
+    let store = store.clone().on_this_runtime(count as u32);
     let queue = Arc::new(tokio::sync::Mutex::new(queue));
-    (0..writers(store.backend()))
-        .map(|_| tokio::spawn(run(engine.clone(), store.clone(), queue.clone())))
-        .collect()
+    (0..count).map(|_| tokio::spawn(run(engine.clone(), store.clone(), queue.clone()))).collect()
 }
 
 /// SQLite has one writer connection. On PostgreSQL a second writer builds the next batch while

@@ -259,7 +259,7 @@ impl Store for SqliteStore {
         commit(DbTx::Write(self.lease(Standing::Begun).await?), statements).await
     }
 
-    /// The same store: its connections run on threads of their own, not on any runtime.
+    /// The same store, whichever runtime uses it: its connections run on threads of their own.
     fn on_this_runtime(self: Arc<Self>, _connections: u32) -> Arc<dyn Store> {
         self
     }
