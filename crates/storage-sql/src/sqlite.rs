@@ -80,8 +80,10 @@ impl SqliteStore {
                     .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))?;
             }
         }
-        // Serialized: SQLite's own mutex guards the handle that `direct` shares with sqlx.
-        let writer_options = options.clone().pragma("wal_autocheckpoint", "0").serialized(true);
+        // Without SQLite's own mutex (sqlx's default): `direct` and sqlx's thread never use the
+        // handle at once (`Writer::hold_off`), and the mutex cost every call on the handle a
+        // lock and an unlock (about 4 % of a postback's instructions).
+        let writer_options = options.clone().pragma("wal_autocheckpoint", "0");
         let mut connection = writer_options.connect().await.map_err(map_error)?;
         let direct = direct_on(&mut connection).await?;
         let writer = Arc::new(tokio::sync::Mutex::new(Writer::new(direct, connection)));
@@ -307,18 +309,29 @@ impl SqliteStore {
 /// statements (`commit`). Transactions are begun and ended in SQL, not with sqlx's
 /// `Transaction`, for the same reason.
 struct Writer {
+    /// The same connection for rusqlite (`run`). Declared first: dropped (its prepared
+    /// statements finalized) while sqlx's thread is still held off the handle (`Drop`), and
+    /// before `connection` closes the handle.
+    direct: rusqlite::Connection,
     /// sqlx's thread for `connection`, held off the handle from one direct call (`run`) to the
     /// next, and let back on only when a statement goes through sqlx (`sqlx`): taking the
     /// handle costs a hand-off to that thread and back (0.2-0.3 ms under load), twice per batch
-    /// if it were taken per call. Declared first: released before the connection closes.
+    /// if it were taken per call. Declared before `connection`: released before it closes.
     held_off: Option<sqlx::sqlite::LockedSqliteHandle<'static>>,
-    /// The same connection for rusqlite (`run`); declared before `connection`, so that it is
-    /// dropped (and its prepared statements finalized) before `connection` closes the handle.
-    direct: rusqlite::Connection,
     /// Statements reach it only through `sqlx`, which lets sqlx's thread back on the handle
     /// first (`Deref` of `DbTx` lends it immutably, which runs nothing).
     connection: SqliteConnection,
     standing: Standing,
+}
+
+impl Drop for Writer {
+    /// `direct` finalizes its prepared statements as it is dropped (first, by field order), so
+    /// sqlx's thread is held off the handle first, as for every other call. This waits at most
+    /// for that thread to finish the statement in hand; it needs no runtime. If the thread is
+    /// gone, so is every other use of the handle.
+    fn drop(&mut self) {
+        let _ = futures_executor::block_on(self.hold_off());
+    }
 }
 
 /// Where the writer's transaction stands between leases.
@@ -343,8 +356,16 @@ impl Writer {
 
     /// Runs `work` on this thread, straight on the connection's handle, while sqlx's thread for
     /// the connection is held off it. Statements go in the same transaction as sqlx's.
-    #[allow(unsafe_code)]
     async fn run<T>(&mut self, work: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
+        self.hold_off().await?;
+        work(&self.direct)
+    }
+
+    /// Holds sqlx's thread off the handle until the next `sqlx`. The handle is opened without
+    /// SQLite's own mutex, so this hold is what keeps the two threads' calls apart: sqlx's
+    /// thread still works on the handle after it has answered (it resets the statement).
+    #[allow(unsafe_code)]
+    async fn hold_off(&mut self) -> Result<()> {
         if self.held_off.is_none() {
             let held_off = self.connection.lock_handle().await.map_err(map_error)?;
             // SAFETY: the guard borrows only the mutex in sqlx's shared worker state, which
@@ -359,7 +380,7 @@ impl Writer {
             };
             self.held_off = Some(held_off);
         }
-        work(&self.direct)
+        Ok(())
     }
 
     /// The connection for a statement through sqlx, with sqlx's thread let back on its handle.
@@ -375,8 +396,8 @@ async fn direct_on(connection: &mut SqliteConnection) -> Result<rusqlite::Connec
     let mut locked = connection.lock_handle().await.map_err(map_error)?;
     // SAFETY: the handle lives as long as `connection`, and `Writer` drops the wrapper first
     // (field order). The wrapper does not close the handle, and makes calls on it only in
-    // `Writer::run`, while sqlx's thread is held off it; finalizing its statements on drop is
-    // guarded by the handle's own mutex (the connection is opened serialized).
+    // `Writer::run`, while sqlx's thread is held off it, and finalizes its statements on drop
+    // with that thread held off too (`Drop for Writer`).
     let direct = unsafe { rusqlite::Connection::from_handle(locked.as_raw_handle().as_ptr()) }
         .map_err(crate::map_direct_error)?;
     // Every statement of the hot paths stays prepared: eight reads ahead, two texts per table
