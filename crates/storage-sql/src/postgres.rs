@@ -1,7 +1,11 @@
 //! PostgreSQL: a connection pool; rows that decide money are locked with `FOR UPDATE`, and jobs
 //! are claimed with `FOR UPDATE SKIP LOCKED`, so several gokart processes can share a database.
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use gokart_storage::{Backend, Result, Store, Tx};
@@ -15,6 +19,9 @@ type DbRow = sqlx::postgres::PgRow;
 pub struct PostgresStore {
     pool: sqlx::PgPool,
     options: PgConnectOptions,
+    /// Held by the store and its writers' copy; the statistics keeper (`keep_statistics`),
+    /// started by `migrate`, stops once no copy holds it.
+    alive: Arc<()>,
 }
 
 impl PostgresStore {
@@ -41,7 +48,7 @@ impl PostgresStore {
 
     async fn connect_with(options: PgConnectOptions, max: u32) -> Result<Self> {
         let pool = pool_options(max).connect_with(options.clone()).await.map_err(map_error)?;
-        Ok(PostgresStore { pool, options })
+        Ok(PostgresStore { pool, options, alive: Arc::new(()) })
     }
 }
 
@@ -65,7 +72,9 @@ impl Store for PostgresStore {
         crate::MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))
+            .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))?;
+        tokio::spawn(keep_statistics(self.pool.clone(), Arc::downgrade(&self.alive)));
+        Ok(())
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>> {
@@ -94,8 +103,61 @@ impl Store for PostgresStore {
     /// tasks, and their sockets registered with this runtime's IO driver.
     fn on_this_runtime(self: Arc<Self>, connections: u32) -> Arc<dyn Store> {
         let pool = pool_options(connections).connect_lazy_with(self.options.clone());
-        Arc::new(PostgresStore { pool, options: self.options.clone() })
+        Arc::new(PostgresStore { pool, options: self.options.clone(), alive: self.alive.clone() })
     }
+}
+
+/// The tables whose growth changes the best plan of a hot-path statement: a member's counted
+/// events have two indexes to come by. (The hot paths find clicks, conversions and log entries
+/// by unique keys, whatever the statistics; an ANALYZE of a table of clicks costs a busy
+/// machine its clicks' 99th percentile.)
+const HOT_TABLES: [&str; 1] = ["conversion_events"];
+/// How often the statistics keeper looks at the hot tables' growth.
+const STATISTICS_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps the hot tables' planner statistics current, as autovacuum would, until the store is
+/// gone. A prepared statement keeps the plan made at its sixth execution until the statistics
+/// of a table it reads change; without statistics (a new database for its first minute, or
+/// autovacuum off, as on the machines here) that plan is made for tables of a few hundred rows
+/// and kept as they grow. The read under the offer lock then found a member's counted events
+/// through the (offer, counted, completed_at) index instead of the (offer, member) one, which
+/// tie on such a table: every lookup read all the offer's counted events, and the load test's
+/// postbacks fell from about 12,000 to a few hundred per second (docs/decisions/performance.md).
+/// An ANALYZE takes no lock that holds up reads or writes, and makes the statements that read
+/// the table plan again.
+async fn keep_statistics(pool: sqlx::PgPool, alive: Weak<()>) {
+    let mut ticks = tokio::time::interval(STATISTICS_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if alive.strong_count() == 0 {
+            return;
+        }
+        if let Err(error) = analyze_grown_tables(&pool).await {
+            tracing::debug!(%error, "keeping the hot tables' statistics failed; trying again");
+        }
+    }
+}
+
+/// ANALYZEs the hot tables changed by more than autovacuum's default threshold (50 rows and a
+/// tenth of the table) since their last ANALYZE, by autovacuum or by this; returns them.
+async fn analyze_grown_tables(
+    pool: &sqlx::PgPool,
+) -> std::result::Result<Vec<&'static str>, sqlx::Error> {
+    let grown: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_stat_user_tables
+         WHERE schemaname = current_schema() AND relname = ANY($1)
+           AND n_mod_since_analyze > 50 + 0.1 * GREATEST(n_live_tup, 0)",
+    )
+    .bind(&HOT_TABLES[..])
+    .fetch_all(pool)
+    .await?;
+    let grown: Vec<&'static str> =
+        HOT_TABLES.into_iter().filter(|table| grown.iter().any(|name| name == table)).collect();
+    for table in &grown {
+        sqlx::query(&format!("ANALYZE {table}")).execute(pool).await?;
+    }
+    Ok(grown)
 }
 
 const FOR_UPDATE: &str = " FOR UPDATE";
@@ -248,3 +310,74 @@ fn push_unnest(
 }
 
 include!("common/mod.rs");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Once the statistics keeper has analyzed the events table, the read under the offer lock
+    /// finds a member's counted events through the member index, also in the plan PostgreSQL
+    /// keeps for a prepared statement (a generic plan, made here before the ANALYZE and made
+    /// again after it).
+    #[tokio::test]
+    async fn grown_tables_are_analyzed_and_counted_events_found_by_the_member_index() {
+        let url = std::env::var("GOKART_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!("gk_{}", uuid::Uuid::new_v4().simple());
+        let store = PostgresStore::connect_to_schema(&url, &schema)
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432 (see README)");
+        store.migrate().await.unwrap();
+        let mut connection = store.pool.acquire().await.unwrap();
+        // One offer's counted events, each of another member: the load test's shape.
+        let offer = "0193a5c2-7f3a-7c9e-9a1b-4f3a9c7e2d10";
+        let events = format!(
+            "INSERT INTO conversion_events
+             SELECT gen_random_uuid()::text, 't', gen_random_uuid()::text, '{offer}',
+                    gen_random_uuid()::text, NULL, 'member-7f3a9c-' || n, 'install', 'install',
+                    1, '', 'Success', NULL, TRUE, 100, 50, NULL, NULL, gen_random_uuid()::text,
+                    '{{}}', 1765000000000000 + n, NULL, 1765000000000000 + n, 1765000000000000 + n
+             FROM generate_series(1, 3000) AS n"
+        );
+        let (parts, arrays) = AFTER_LOCK_READS[0];
+        let mut read = parts[0].to_owned();
+        for (n, part) in parts[1..].iter().enumerate() {
+            read.push_str(&format!("${}{part}", n + 1));
+        }
+        let types = vec!["text[]"; arrays.len()].join(", ");
+        for statement in [
+            events,
+            // The backend's counts reach pg_stat_user_tables before its next answer.
+            "SELECT pg_stat_force_next_flush()".to_owned(),
+            "SET plan_cache_mode = force_generic_plan".to_owned(),
+            format!("PREPARE after_lock ({types}) AS {read}"),
+        ] {
+            sqlx::query(&statement).execute(&mut *connection).await.unwrap();
+        }
+        let values = vec![format!("'{{{offer}}}'"); arrays.len()].join(", ");
+        let explain = format!("EXPLAIN EXECUTE after_lock ({values})");
+        // Planned before any statistics: which of the two indexes it takes then is a tie.
+        let _: Vec<String> =
+            sqlx::query_scalar(&explain).fetch_all(&mut *connection).await.unwrap();
+        // The keeper started by `migrate` may have got there first; either way it is analyzed.
+        analyze_grown_tables(&store.pool).await.unwrap();
+        let analyzed: Option<i64> = sqlx::query_scalar(
+            "SELECT analyze_count + autoanalyze_count FROM pg_stat_user_tables
+             WHERE schemaname = current_schema() AND relname = 'conversion_events'",
+        )
+        .fetch_optional(&mut *connection)
+        .await
+        .unwrap();
+        assert!(analyzed.unwrap_or(0) > 0, "conversion_events was not analyzed");
+        let plan: Vec<String> =
+            sqlx::query_scalar(&explain).fetch_all(&mut *connection).await.unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("conversion_events_by_member"), "{plan}");
+        assert!(!plan.contains("conversion_events_counted"), "{plan}");
+        drop(connection);
+        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    }
+}
