@@ -107,24 +107,24 @@ impl Store for PostgresStore {
     }
 }
 
-/// The tables whose growth changes the best plan of a hot-path statement: a member's counted
+/// The table whose growth changes the best plan of a hot-path statement: a member's counted
 /// events have two indexes to come by. (The hot paths find clicks, conversions and log entries
 /// by unique keys, whatever the statistics; an ANALYZE of a table of clicks costs a busy
 /// machine its clicks' 99th percentile.)
-const HOT_TABLES: [&str; 1] = ["conversion_events"];
-/// How often the statistics keeper looks at the hot tables' growth.
+const KEPT_ANALYZED: &str = "conversion_events";
+/// How often the statistics keeper looks at that table's growth.
 const STATISTICS_EVERY: Duration = Duration::from_secs(1);
 
-/// Keeps the hot tables' planner statistics current, as autovacuum would, until the store is
-/// gone. A prepared statement keeps the plan made at its sixth execution until the statistics
-/// of a table it reads change; without statistics (a new database for its first minute, or
-/// autovacuum off, as on the machines here) that plan is made for tables of a few hundred rows
-/// and kept as they grow. The read under the offer lock then found a member's counted events
-/// through the (offer, counted, completed_at) index instead of the (offer, member) one, which
-/// tie on such a table: every lookup read all the offer's counted events, and the load test's
-/// postbacks fell from about 12,000 to a few hundred per second (docs/decisions/performance.md).
-/// An ANALYZE takes no lock that holds up reads or writes, and makes the statements that read
-/// the table plan again.
+/// Keeps [`KEPT_ANALYZED`]'s planner statistics current, as autovacuum would, until the store
+/// is gone. A prepared statement keeps the plan made at its sixth execution until the
+/// statistics of a table it reads change; without statistics (a new database for its first
+/// minute, or autovacuum off, as on the machines here) that plan is made for tables of a few
+/// hundred rows and kept as they grow. The read under the offer lock then found a member's
+/// counted events through the (offer, counted, completed_at) index instead of the (offer,
+/// member) one, which tie on such a table: every lookup read all the offer's counted events,
+/// and the load test's postbacks fell from about 12,000 to a few hundred per second
+/// (docs/decisions/performance.md). An ANALYZE takes no lock that holds up reads or writes,
+/// and makes the statements that read the table plan again.
 async fn keep_statistics(pool: sqlx::PgPool, alive: Weak<()>) {
     let mut ticks = tokio::time::interval(STATISTICS_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -133,31 +133,27 @@ async fn keep_statistics(pool: sqlx::PgPool, alive: Weak<()>) {
         if alive.strong_count() == 0 {
             return;
         }
-        if let Err(error) = analyze_grown_tables(&pool).await {
-            tracing::debug!(%error, "keeping the hot tables' statistics failed; trying again");
+        if let Err(error) = analyze_if_grown(&pool).await {
+            tracing::debug!(%error, "keeping {KEPT_ANALYZED}'s statistics failed; trying again");
         }
     }
 }
 
-/// ANALYZEs the hot tables changed by more than autovacuum's default threshold (50 rows and a
-/// tenth of the table) since their last ANALYZE, by autovacuum or by this; returns them.
-async fn analyze_grown_tables(
-    pool: &sqlx::PgPool,
-) -> std::result::Result<Vec<&'static str>, sqlx::Error> {
-    let grown: Vec<String> = sqlx::query_scalar(
-        "SELECT relname::text FROM pg_stat_user_tables
-         WHERE schemaname = current_schema() AND relname = ANY($1)
-           AND n_mod_since_analyze > 50 + 0.1 * GREATEST(n_live_tup, 0)",
+/// ANALYZEs [`KEPT_ANALYZED`] if it has changed by more than autovacuum's default threshold
+/// (50 rows and a tenth of the table) since its last ANALYZE, by autovacuum or by this.
+async fn analyze_if_grown(pool: &sqlx::PgPool) -> std::result::Result<(), sqlx::Error> {
+    let grown: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_user_tables
+                        WHERE schemaname = current_schema() AND relname = $1
+                          AND n_mod_since_analyze > 50 + 0.1 * GREATEST(n_live_tup, 0))",
     )
-    .bind(&HOT_TABLES[..])
-    .fetch_all(pool)
+    .bind(KEPT_ANALYZED)
+    .fetch_one(pool)
     .await?;
-    let grown: Vec<&'static str> =
-        HOT_TABLES.into_iter().filter(|table| grown.iter().any(|name| name == table)).collect();
-    for table in &grown {
-        sqlx::query(&format!("ANALYZE {table}")).execute(pool).await?;
+    if grown {
+        sqlx::query(&format!("ANALYZE {KEPT_ANALYZED}")).execute(pool).await?;
     }
-    Ok(grown)
+    Ok(())
 }
 
 const FOR_UPDATE: &str = " FOR UPDATE";
@@ -339,11 +335,14 @@ mod tests {
                     '{{}}', 1765000000000000 + n, NULL, 1765000000000000 + n, 1765000000000000 + n
              FROM generate_series(1, 3000) AS n"
         );
+        // The read as the read-ahead builds it.
         let (parts, arrays) = AFTER_LOCK_READS[0];
-        let mut read = parts[0].to_owned();
-        for (n, part) in parts[1..].iter().enumerate() {
-            read.push_str(&format!("${}{part}", n + 1));
-        }
+        let mut statements = Statements::reads();
+        statements.statement(parts, arrays.iter().map(|_| Value::Array(Vec::new())).collect());
+        let Some(Request::Built(request)) = statements.finished().pop() else {
+            panic!("the read is one statement built for sqlx");
+        };
+        let read = request.sql().to_owned();
         let types = vec!["text[]"; arrays.len()].join(", ");
         for statement in [
             events,
@@ -360,7 +359,7 @@ mod tests {
         let _: Vec<String> =
             sqlx::query_scalar(&explain).fetch_all(&mut *connection).await.unwrap();
         // The keeper started by `migrate` may have got there first; either way it is analyzed.
-        analyze_grown_tables(&store.pool).await.unwrap();
+        analyze_if_grown(&store.pool).await.unwrap();
         let analyzed: Option<i64> = sqlx::query_scalar(
             "SELECT analyze_count + autoanalyze_count FROM pg_stat_user_tables
              WHERE schemaname = current_schema() AND relname = 'conversion_events'",
