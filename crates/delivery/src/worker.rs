@@ -235,7 +235,7 @@ impl Worker {
         };
         DeliveryOutcome {
             attempt: DeliveryAttemptRecord {
-                id: Uuid::new_v4(),
+                id: Uuid::now_v7(),
                 tenant_id: job.tenant_id,
                 delivery_id: job.id,
                 at: started,

@@ -73,7 +73,9 @@ fn new_delivery(
     now: chrono::DateTime<chrono::Utc>,
 ) -> DeliveryRecord {
     DeliveryRecord {
-        id: Uuid::new_v4(),
+        // Time-ordered, as the hot paths' other ids: each new row goes at the end of the
+        // primary key's index instead of into a random page of it (a page written per row).
+        id: Uuid::now_v7(),
         tenant_id: change.tenant.id,
         kind: request.kind,
         conversion_id: Some(change.conversion.id),
