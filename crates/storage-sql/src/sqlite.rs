@@ -88,7 +88,7 @@ impl SqliteStore {
         let direct = direct_on(&mut connection).await?;
         let writer = Arc::new(tokio::sync::Mutex::new(Writer::new(direct, connection)));
         let checkpoints = checkpoint_connection(options.get_filename())?;
-        let wal_path = wal_path(options.get_filename());
+        let wal = WalFlusher::beside(options.get_filename());
         // No ping before each use: it costs a round trip to the connection's thread per
         // transaction, and a broken connection fails its transaction anyway.
         let readers = SqlitePoolOptions::new()
@@ -102,7 +102,7 @@ impl SqliteStore {
         let (restart, stop) = (restart_wal.clone(), stop_checkpoints.clone());
         std::thread::Builder::new()
             .name("gokart-checkpoints".into())
-            .spawn(move || checkpoint_forever(&checkpoints, &wal_path, &restart, &stop))
+            .spawn(move || checkpoint_forever(&checkpoints, wal, &restart, &stop))
             .map_err(|e| gokart_storage::StorageError::Unavailable(e.to_string()))?;
         Ok(SqliteStore { writer, readers, stop_checkpoints, restart_wal })
     }
@@ -157,12 +157,11 @@ fn checkpoint_connection(path: &std::path::Path) -> Result<rusqlite::Connection>
 /// a pass's own sync of the WAL has little left to write.
 fn checkpoint_forever(
     connection: &rusqlite::Connection,
-    wal_path: &std::path::Path,
+    mut wal: WalFlusher,
     restart_wal: &AtomicBool,
     stop: &AtomicBool,
 ) {
     give_way_to_the_hot_paths();
-    let mut wal = WalFlusher::new(wal_path);
     let mut next_pass = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         wal.flush();
@@ -211,22 +210,26 @@ const FLUSH_WAL_EVERY: Duration = Duration::from_millis(10);
 /// one ended in; while that block is being written back, the append waits for it (ext4), and a
 /// sync that wrote 100 ms of WAL held it for up to 10 ms (`perf`: the writer off its core in
 /// `ext4_block_write_begin`, a checkpoint's sync of the WAL in flight).
-struct WalFlusher<'p> {
-    path: &'p std::path::Path,
+struct WalFlusher {
+    /// The WAL file SQLite keeps beside the database.
+    path: std::path::PathBuf,
     /// Opened once the WAL exists (the first write creates it). SQLite holds no POSIX lock on
     /// the WAL file (its locks are on the shared-memory file), so this descriptor closing
     /// drops none.
     file: Option<std::fs::File>,
 }
 
-impl<'p> WalFlusher<'p> {
-    fn new(path: &'p std::path::Path) -> Self {
-        WalFlusher { path, file: None }
+impl WalFlusher {
+    /// The flusher of the WAL of the database at `database`.
+    fn beside(database: &std::path::Path) -> Self {
+        let mut path = database.as_os_str().to_owned();
+        path.push("-wal");
+        WalFlusher { path: path.into(), file: None }
     }
 
     fn flush(&mut self) {
         if self.file.is_none() {
-            self.file = std::fs::File::open(self.path).ok();
+            self.file = std::fs::File::open(&self.path).ok();
         }
         #[cfg(target_os = "linux")]
         if let Some(file) = &self.file {
@@ -241,13 +244,6 @@ impl<'p> WalFlusher<'p> {
             }
         }
     }
-}
-
-/// The WAL file SQLite keeps beside `database`.
-fn wal_path(database: &std::path::Path) -> std::path::PathBuf {
-    let mut path = database.as_os_str().to_owned();
-    path.push("-wal");
-    path.into()
 }
 
 /// Syncs the database file of `connection` through SQLite's own handle for it. Not through a
@@ -902,9 +898,8 @@ mod tests {
     async fn the_wal_flusher_keeps_the_wal_once_it_exists() {
         let dir = std::env::temp_dir().join(format!("gokart-flush-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
-        let wal = super::wal_path(&dir.join("db"));
-        assert_eq!(wal, dir.join("db-wal"));
-        let mut flusher = super::WalFlusher::new(&wal);
+        let mut flusher = super::WalFlusher::beside(&dir.join("db"));
+        assert_eq!(flusher.path, dir.join("db-wal"));
         flusher.flush();
         assert!(flusher.file.is_none());
         let store = SqliteStore::connect(&format!("sqlite://{}/db", dir.display())).await.unwrap();
